@@ -1,0 +1,238 @@
+"""Running the prefix tree: one node per task, in this process, in local processes, or on Dask.
+
+``run_node`` is the unit of work: a pure function of the dataset, the configuration, the node and
+its parent's snapshot, so it gives the same result wherever it runs and can simply be retried.
+The driver (``run_study``) is the only writer of the store; workers only compute.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from harness.data import DataConfig, Dataset, make_split, stage_arrays
+from harness.metrics import score
+from harness.study import Node, children, init_sequence, node_sequence, plan, split_sequence
+from harness.train import (
+    Learner,
+    Snapshot,
+    TrainConfig,
+    configure_tensorflow,
+    initial_weights,
+    learner,
+)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything that determines the study's numbers (not where or how fast it runs)."""
+
+    data: DataConfig
+    train: TrainConfig
+    seeds: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return {**self.data.to_dict(), **asdict(self.train), "seeds": list(self.seeds)}
+
+
+@dataclass
+class NodeResult:
+    node: Node
+    evaluations: list[dict]
+    n_train: int
+    seconds: float
+    snapshot: Snapshot | None = field(default=None, repr=False)
+
+
+def load_state(lrn: Learner, config: StudyConfig, node: Node, parent: Snapshot | None) -> None:
+    """Put the learner where the node starts: the seed's initial weights, or the parent's state."""
+    if parent is None:
+        lrn.load(initial_weights(config.data.image_size, config.train.precision, init_sequence(node.seed)))
+    else:
+        lrn.load(parent.weights, parent.optimizer)
+
+
+def run_node(
+    dataset: Dataset, config: StudyConfig, node: Node, parent: Snapshot | None, threads: int | None = None
+) -> NodeResult:
+    """Train the node's last actor from its parent's state and evaluate it on every actor."""
+    configure_tensorflow(threads)
+    split = make_split(dataset, config.data.protocol, split_sequence(node.seed))
+    lrn = learner(config.data.image_size, config.train.precision)
+    load_state(lrn, config, node, parent)
+    seconds, n_train = 0.0, 0
+    if node.path:
+        x, y = stage_arrays(dataset, split, node.path[-1], "train")
+        seconds = lrn.train(x, y, config.train, node_sequence(node))
+        n_train = len(x) * config.train.epochs
+    evaluations = []
+    for actor in dataset.actors:
+        x, y = stage_arrays(dataset, split, actor, "test")
+        evaluations.append({"eval_actor": actor, **score(y, lrn.predict(x))})
+    has_children = 0 < len(node.path) < len(dataset.actors)
+    return NodeResult(node, evaluations, n_train, seconds, lrn.snapshot() if has_children else None)
+
+
+# Local processes get the dataset once, at start-up, instead of with every task.
+_worker_dataset: Dataset | None = None
+_worker_threads: int | None = None
+
+
+def _init_worker(dataset: Dataset, threads: int) -> None:
+    global _worker_dataset, _worker_threads
+    _worker_dataset, _worker_threads = dataset, threads
+    configure_tensorflow(threads)
+
+
+def _run_in_worker(config: StudyConfig, node: Node, parent: Snapshot | None) -> NodeResult:
+    return run_node(_worker_dataset, config, node, parent, _worker_threads)
+
+
+class InProcess:
+    """Runs each task at submission, in this process (``--workers 1``)."""
+
+    slots = 1
+
+    def __init__(self, dataset: Dataset, threads: int | None):
+        self.dataset, self.threads = dataset, threads
+
+    def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None) -> cf.Future:
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(run_node(self.dataset, config, node, parent, self.threads))
+        except BaseException as error:  # noqa: BLE001 - re-raised by the driver via result()
+            future.set_exception(error)
+        return future
+
+    def wait(self, futures):
+        return cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalProcesses:
+    """``--workers N``: N spawned processes with ``threads`` TensorFlow threads each."""
+
+    def __init__(self, dataset: Dataset, workers: int, threads: int):
+        self.slots = workers
+        self.pool = cf.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(dataset, threads),
+        )
+
+    def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None) -> cf.Future:
+        return self.pool.submit(_run_in_worker, config, node, parent)
+
+    def wait(self, futures):
+        return cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+
+
+class DaskCluster:
+    """``--scheduler ADDRESS``: the same tasks on a Dask distributed cluster.
+
+    Dask reruns a task whose worker was lost; ``retries`` also covers tasks that raised.
+    """
+
+    def __init__(self, dataset: Dataset, address: str, threads: int | None, retries: int = 3):
+        from distributed import Client
+
+        self.client = Client(address)
+        self.slots = max(1, sum(self.client.nthreads().values()))
+        self.dataset = self.client.scatter(dataset, broadcast=True)
+        self.threads, self.retries = threads, retries
+
+    def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None):
+        return self.client.submit(
+            run_node, self.dataset, config, node, parent, self.threads,
+            key=f"node-{node.seed}-{node.name or 'root'}-{time.time_ns()}", retries=self.retries,
+        )
+
+    def wait(self, futures):
+        from distributed import wait
+
+        return wait(list(futures), return_when="FIRST_COMPLETED")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def make_executor(dataset: Dataset, workers: int, scheduler: str | None, threads: int | None):
+    """In-process for one worker, local processes for several, Dask when given a scheduler."""
+    cores = os.cpu_count() or 1
+    per_worker = threads or max(1, cores // max(1, workers))
+    if scheduler:
+        return DaskCluster(dataset, scheduler, threads or 1)
+    if workers <= 1:
+        return InProcess(dataset, per_worker)
+    return LocalProcesses(dataset, workers, per_worker)
+
+
+def run_study(
+    config: StudyConfig, actors: list[str], store, executor, on_node: Callable[[NodeResult], None] = print
+) -> int:
+    """Run every node not already in the store; commit each as it finishes; return nodes run.
+
+    Deeper nodes go first so that snapshots are used and freed soon; a node whose parent's
+    snapshot is neither in memory nor on disk waits for the parent to be (re)computed.
+    """
+    nodes = plan(actors, list(config.seeds))
+    done = store.finished()
+    pending = [n for n in nodes if n not in done]
+    memory: dict[Node, Snapshot] = {}
+    remaining_children = {n: sum(c not in done for c in children(n, actors)) for n in nodes}
+
+    def parent_state(node: Node) -> tuple[bool, Snapshot | None]:
+        parent = node.parent
+        if parent is None or not parent.path:
+            return True, None
+        if parent in memory:
+            return True, memory[parent]
+        if parent in done:
+            stored = store.load_snapshot(parent)
+            if stored is not None:
+                memory[parent] = Snapshot(*stored)
+                return True, memory[parent]
+            raise RuntimeError(f"snapshot of finished node {parent} is missing from {store.snapshots}")
+        return False, None
+
+    in_flight: dict = {}
+    ran = 0
+    try:
+        while pending or in_flight:
+            for node in sorted(pending, key=lambda n: (-len(n.path), n)):
+                if len(in_flight) >= executor.slots:
+                    break
+                ready, parent = parent_state(node)
+                if ready:
+                    pending.remove(node)
+                    in_flight[executor.submit(config, node, parent)] = node
+            finished, _ = executor.wait(list(in_flight))
+            for future in finished:
+                node = in_flight.pop(future)
+                result: NodeResult = future.result()
+                if result.snapshot is not None and remaining_children[node]:
+                    store.save_snapshot(node, result.snapshot.weights, result.snapshot.optimizer)
+                    memory[node] = result.snapshot
+                store.commit(node, result.n_train, result.seconds, result.evaluations)
+                done.add(node)
+                ran += 1
+                parent = node.parent
+                if parent is not None and parent.path:
+                    remaining_children[parent] -= 1
+                    if remaining_children[parent] == 0:
+                        memory.pop(parent, None)
+                        store.drop_snapshot(parent)
+                on_node(result)
+    finally:
+        for future in in_flight:
+            future.cancel()
+    return ran
+

@@ -1,0 +1,41 @@
+"""Scores of one evaluation, from scikit-learn, with the zero-division cases defined."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn import metrics
+
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "tp", "fp", "tn", "fn", "n_test")
+THRESHOLD = 0.5
+
+
+def score(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy, precision, recall, F1, ROC AUC and the confusion counts.
+
+    Precision, recall and F1 are 0 when undefined (no predicted or no true positives); ROC AUC is
+    NaN when the test set holds a single class, where it is undefined.
+    """
+    y_true = np.asarray(y_true).astype(int)
+    y_pred = (np.asarray(probability) >= THRESHOLD).astype(int)
+    tn, fp, fn, tp = metrics.confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
+    two_classes = len(np.unique(y_true)) == 2
+    return {
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred) if two_classes else math.nan,
+        "precision": metrics.precision_score(y_true, y_pred, zero_division=0),
+        "recall": metrics.recall_score(y_true, y_pred, zero_division=0),
+        "f1": metrics.f1_score(y_true, y_pred, zero_division=0),
+        "roc_auc": metrics.roc_auc_score(y_true, probability) if two_classes else math.nan,
+        "tp": int(tp),
+        "fp": int(fp),
+        "tn": int(tn),
+        "fn": int(fn),
+        "n_test": int(y_true.size),
+    }
+
+
+def confusion_table(counts: dict[str, float]) -> np.ndarray:
+    """The 2x2 confusion matrix in scikit-learn's layout: [[tn, fp], [fn, tp]]."""
+    return np.array([[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]], dtype=int)

@@ -1,0 +1,140 @@
+"""One training stage, evaluation, and exact snapshot/restore of weights and optimizer state.
+
+A ``Learner`` is one compiled model and Adam optimizer, reused within a process (tracing a new
+Keras graph per stage would cost more than a small stage does). Loading a ``Snapshot`` puts the
+learner in exactly the state another learner was in, so branching from a snapshot and carrying
+on with a live model give bit-identical results.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from harness.model import (  # noqa: E402
+    augment,
+    build_model,
+    compile_model,
+    projective_transforms,
+    sample_transforms,
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How each stage trains: the original's batch 32 and 60 epochs by default."""
+
+    epochs: int = 60
+    batch_size: int = 32
+    precision: str = "float32"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Model weights and optimizer variables (iteration, learning rate, Adam moments)."""
+
+    weights: list[np.ndarray]
+    optimizer: list[np.ndarray]
+
+
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Deterministic ops and the thread budget; call before TensorFlow runs anything."""
+    tf.config.experimental.enable_op_determinism()
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # already initialised in this process: keep what it runs with
+
+
+def stage_seed(seed_sequence: np.random.SeedSequence) -> int:
+    return int(seed_sequence.generate_state(1)[0])
+
+
+def initial_weights(image_size: int, precision: str, seed_sequence: np.random.SeedSequence) -> list[np.ndarray]:
+    """The seed's random initialisation of the network (Keras default initialisers)."""
+    keras.utils.set_random_seed(stage_seed(seed_sequence))
+    return build_model(image_size, precision).get_weights()
+
+
+class Learner:
+    """A compiled model plus optimizer whose whole state can be saved and loaded."""
+
+    def __init__(self, image_size: int, precision: str):
+        self.image_size = image_size
+        self.model = build_model(image_size, precision)
+        self.optimizer = keras.optimizers.Adam()
+        compile_model(self.model, self.optimizer)
+        self.optimizer.build(self.model.trainable_variables)
+        self.fresh_optimizer = [v.numpy() for v in self.optimizer.variables]
+
+    def load(self, weights: list[np.ndarray], optimizer: list[np.ndarray] | None = None) -> None:
+        """Set the weights, and the optimizer state (a fresh Adam when ``None``)."""
+        self.model.set_weights(weights)
+        for variable, value in zip(self.optimizer.variables, optimizer or self.fresh_optimizer, strict=True):
+            variable.assign(value)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.model.get_weights(), [v.numpy() for v in self.optimizer.variables])
+
+    def train(
+        self, x: np.ndarray, y: np.ndarray, config: TrainConfig, seed_sequence: np.random.SeedSequence
+    ) -> float:
+        """Train one stage, as ``fit(datagen.flow(x, y, batch_size), epochs)`` did; return seconds.
+
+        Each epoch reshuffles and draws fresh transforms; dropout is reseeded, so a stage
+        depends only on its inputs and its seed, never on what the process ran before.
+        """
+        rng = np.random.default_rng(seed_sequence)
+        for variable in self.model.non_trainable_variables:
+            if "seed_generator_state" in variable.path:
+                variable.assign(np.array([stage_seed(seed_sequence), 0], dtype=variable.dtype))
+        dataset = augmented_batches(x, y, config, rng)
+        start = time.perf_counter()
+        self.model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+        return time.perf_counter() - start
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probability of 'this actor' for each image."""
+        return self.model.predict(x, batch_size=256, verbose=0).reshape(-1).astype(np.float64)
+
+
+@functools.cache
+def learner(image_size: int, precision: str) -> Learner:
+    """The process's learner for this image size and precision."""
+    return Learner(image_size, precision)
+
+
+def augmented_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> tf.data.Dataset:
+    """All epochs' batches: per epoch a fresh shuffle and fresh transforms, last batch partial."""
+    n, size = len(x), x.shape[1]
+    order = np.concatenate([rng.permutation(n) for _ in range(config.epochs)])
+    params = sample_transforms(rng, order.size)
+    transforms = tf.constant(projective_transforms(params, size, size))
+    flips_h, flips_v = tf.constant(params["flip_horizontal"]), tf.constant(params["flip_vertical"])
+    starts = [e * n + b for e in range(config.epochs) for b in range(0, n, config.batch_size)]
+    lengths = [min(config.batch_size, n - s % n) for s in starts]
+    images, labels, order = tf.constant(x), tf.constant(y.reshape(-1, 1)), tf.constant(order)
+
+    def batch(start, length):
+        index = order[start : start + length]
+        picked = tf.gather(images, index)
+        window = slice(start, start + length)
+        warped = augment(picked, transforms[window], flips_h[window], flips_v[window])
+        return warped, tf.gather(labels, index)
+
+    return (
+        tf.data.Dataset.from_tensor_slices((starts, lengths))
+        .map(batch, num_parallel_calls=1, deterministic=True)
+        .prefetch(2)
+    )
