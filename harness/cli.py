@@ -78,11 +78,13 @@ def load(config):
     return dataset
 
 
-def check_precision(precision: str) -> None:
-    from harness.model import PRECISIONS
+def check_training_options(precision: str, image_size: int) -> None:
+    from harness.model import MIN_IMAGE_SIZE, PRECISIONS
 
     if precision not in PRECISIONS:
         raise HarnessError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
+    if image_size < MIN_IMAGE_SIZE:
+        raise HarnessError(f"--image-size {image_size} is too small for the network; use {MIN_IMAGE_SIZE} or more")
 
 
 @app.command()
@@ -180,7 +182,7 @@ def replicate(
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Rerun the original notebook once: ONE model trained on each actor in turn."""
-    check_precision(precision)
+    check_training_options(precision, image_size)
     actors = order or actors
     config = data_config(dataset, data_dir, data_home, negatives_dir, actors, max_positives, negatives,
                          image_size, data_seed, cache_dir, protocol)
@@ -239,7 +241,7 @@ def permute(
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
-    check_precision(precision)
+    check_training_options(precision, image_size)
     config = data_config(dataset, data_dir, data_home, negatives_dir, actors, max_positives, negatives,
                          image_size, data_seed, cache_dir, protocol)
     loaded = load(config)
@@ -253,11 +255,13 @@ def permute(
     run_dir = out or default_run_dir(study.to_dict())
     started = time.time()
     with locked(run_dir):
-        check_config(run_dir, run_record(study.to_dict(), loaded))
+        executor = make_executor(loaded, workers, scheduler, threads)
+        record = run_record(study.to_dict(), loaded)
+        record["execution"] = {"workers": executor.slots, "threads_per_worker": executor.threads, "scheduler": scheduler}
+        check_config(run_dir, record)
         store = Store(run_dir)
         total = len(plan(loaded.actors, list(study.seeds)))
         skipped = len(store.finished())
-        executor = make_executor(loaded, workers, scheduler, threads)
         try:
             with training_progress(total, skipped, verbose) as on_node:
                 run_study(study, loaded.actors, store, executor, on_node)
@@ -270,8 +274,8 @@ def permute(
             store.close()
     wall = time.time() - started
     rate = trainings["n_train"].sum() / max(trainings["seconds"].sum(), 1e-9)
-    console.print(f"{ran} trainings run, {skipped} already stored; wall time {wall:.0f} s; "
-                  f"{rate:.0f} images/s while training; results in {results}")
+    console.print(f"{ran} nodes run (trainings and the untrained models' evaluations), {skipped} already stored; "
+                  f"wall time {wall:.0f} s; {rate:.0f} images/s while training; results in {results}")
     print_matrices(results)
     report(run_dir)
 

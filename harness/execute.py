@@ -119,7 +119,7 @@ class LocalProcesses:
     """``--workers N``: N spawned processes with ``threads`` TensorFlow threads each."""
 
     def __init__(self, dataset: Dataset, workers: int, threads: int):
-        self.slots = workers
+        self.slots, self.threads = workers, threads
         self.pool = cf.ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker, initargs=(dataset, threads),

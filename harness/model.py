@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 PRECISIONS = ("float32", "bfloat16")
+MIN_IMAGE_SIZE = 22  # three valid 3x3 convolutions with 2x2 pooling need at least this
 
 # The original ImageDataGenerator(rotation_range=30, width_shift_range=0.2, height_shift_range=0.2,
 # shear_range=15, zoom_range=[0.7, 1.4], horizontal_flip=True, vertical_flip=True).

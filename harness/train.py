@@ -8,8 +8,8 @@ on with a live model give bit-identical results.
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 import time
 from dataclasses import dataclass
 
@@ -61,10 +61,14 @@ def stage_seed(seed_sequence: np.random.SeedSequence) -> int:
     return int(seed_sequence.generate_state(1)[0])
 
 
+_global_seed = threading.Lock()
+
+
 def initial_weights(image_size: int, precision: str, seed_sequence: np.random.SeedSequence) -> list[np.ndarray]:
     """The seed's random initialisation of the network (Keras default initialisers)."""
-    keras.utils.set_random_seed(stage_seed(seed_sequence))
-    return build_model(image_size, precision).get_weights()
+    with _global_seed:  # Keras draws initial weights from its global seed
+        keras.utils.set_random_seed(stage_seed(seed_sequence))
+        return build_model(image_size, precision).get_weights()
 
 
 class Learner:
@@ -109,10 +113,15 @@ class Learner:
         return self.model.predict(x, batch_size=256, verbose=0).reshape(-1).astype(np.float64)
 
 
-@functools.cache
+_learners = threading.local()
+
+
 def learner(image_size: int, precision: str) -> Learner:
-    """The process's learner for this image size and precision."""
-    return Learner(image_size, precision)
+    """This thread's learner for this image size and precision (Dask may run tasks in threads)."""
+    cache = _learners.__dict__.setdefault("cache", {})
+    if (image_size, precision) not in cache:
+        cache[image_size, precision] = Learner(image_size, precision)
+    return cache[image_size, precision]
 
 
 def augmented_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> tf.data.Dataset:

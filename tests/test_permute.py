@@ -1,0 +1,184 @@
+"""`harness permute` end to end on LFW (32 px, 1 epoch, 2 seeds): counts, tree vs naive, resume,
+config and lock refusals, local processes and a real Dask LocalCluster."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.data import DataConfig, load_dataset, make_split, stage_arrays
+from harness.errors import HarnessError
+from harness.metrics import score
+from harness.store import locked
+from harness.study import Node, init_sequence, node_sequence, orders, split_sequence
+from harness.train import Learner, TrainConfig, initial_weights
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["--epochs", "1", "--image-size", "32", "--max-positives", "60", "--negatives", "60", "--threads", "1"]
+TRAININGS = 2 * 15  # two seeds of the three-actor prefix tree
+
+
+def permute_args(lfw_home: Path, out: Path, *extra: str) -> list[str]:
+    return ["permute", "--seeds", "2", *SMALL, "--data-home", str(lfw_home), "--out", str(out), *extra]
+
+
+def invoke(args: list[str]):
+    result = CliRunner().invoke(app, args)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def results(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "results.csv", keep_default_na=False)
+
+
+def stored_trainings(run_dir: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{run_dir / 'results.sqlite'}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM trainings WHERE stage > 0").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def harness_process(args: list[str]) -> subprocess.Popen:
+    executable = Path(sys.executable).with_name("harness")
+    return subprocess.Popen([str(executable), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_trainings(run_dir: Path, count: int, process: subprocess.Popen, limit: float = 300) -> None:
+    deadline = time.monotonic() + limit
+    while stored_trainings(run_dir) < count:
+        assert process.poll() is None, f"permute ended early: {process.stderr.read()}"
+        assert time.monotonic() < deadline, "permute made no progress"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def baseline(lfw_home, tmp_path_factory) -> Path:
+    """One uninterrupted in-process run that the other runs are compared with."""
+    run_dir = tmp_path_factory.mktemp("baseline")
+    invoke(permute_args(lfw_home, run_dir))
+    return run_dir
+
+
+def test_row_counts_per_condition(baseline):
+    rows = results(baseline)
+    k, seeds = 3, 2
+    assert rows["condition"].value_counts().to_dict() == {
+        "untrained": seeds * k,
+        "fresh": seeds * k * k,
+        "shared": seeds * math.factorial(k) * k * k,
+    }
+    assert len(pd.read_csv(baseline / "trainings.csv")) == TRAININGS
+    assert not list((baseline / "snapshots").rglob("*.npz")), "finished runs keep no snapshots"
+    for name in ("config.json", "report.md", "verdicts.csv"):
+        assert (baseline / name).exists()
+
+
+def test_tree_execution_equals_naive_execution(baseline, lfw_home):
+    """Every order trained from scratch on one live model reproduces the tree's numbers exactly."""
+    config = DataConfig(data_home=str(lfw_home.resolve()), max_positives=60, negatives=60, image_size=32)
+    dataset = load_dataset(config)
+    stored = results(baseline).query("condition == 'shared'")
+    for seed in (0, 1):
+        split = make_split(dataset, "disjoint", split_sequence(seed))
+        learner = Learner(32, "float32")
+        for order in orders(dataset.actors):
+            learner.load(initial_weights(32, "float32", init_sequence(seed)))
+            for stage, actor in enumerate(order, start=1):
+                x, y = stage_arrays(dataset, split, actor, "train")
+                learner.train(x, y, TrainConfig(epochs=1), node_sequence(Node(seed, order[:stage])))
+                for eval_actor in dataset.actors:
+                    x_test, y_test = stage_arrays(dataset, split, eval_actor, "test")
+                    expected = score(y_test, learner.predict(x_test))
+                    row = stored.query(
+                        "seed == @seed and order == '>'.join(@order) and stage == @stage and eval_actor == @eval_actor"
+                    ).iloc[0]
+                    assert row["accuracy"] == expected["accuracy"] and row["tp"] == expected["tp"]
+                    assert row["roc_auc"] == pytest.approx(expected["roc_auc"], rel=1e-12)
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(baseline, lfw_home, tmp_path):
+    run_dir = tmp_path / "killed"
+    process = harness_process(permute_args(lfw_home, run_dir))
+    wait_for_trainings(run_dir, 8, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = stored_trainings(run_dir)
+    assert 8 <= done_before < TRAININGS
+
+    invoke(permute_args(lfw_home, run_dir, "--workers", "2"))  # also: local processes equal in-process
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+    sessions = pd.read_csv(run_dir / "sessions.csv")
+    assert sessions["trainings_skipped"].iloc[-1] >= done_before
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == TRAININGS  # nothing retrained twice
+
+
+def test_rerun_of_a_finished_study_skips_everything(baseline, lfw_home):
+    before = (baseline / "results.csv").read_text()
+    output = invoke(permute_args(lfw_home, baseline)).output
+    assert "0 nodes run" in output
+    assert (baseline / "results.csv").read_text() == before
+
+
+def test_another_configuration_is_refused(baseline, lfw_home):
+    args = permute_args(lfw_home, baseline)
+    args[args.index("--epochs") + 1] = "2"
+    with pytest.raises(HarnessError, match="different study.*epochs"):
+        invoke(args)
+
+
+def test_lock_stops_a_second_writer(baseline, lfw_home):
+    with locked(baseline), pytest.raises(HarnessError, match="in use"):
+        invoke(permute_args(lfw_home, baseline))
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            yield cluster, client
+
+
+def test_dask_local_cluster_equals_local_run(baseline, lfw_home, tmp_path, dask_cluster):
+    cluster, _ = dask_cluster
+    run_dir = tmp_path / "dask"
+    invoke(permute_args(lfw_home, run_dir, "--scheduler", cluster.scheduler_address))
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+
+
+def test_dask_worker_killed_mid_run_does_not_lose_the_study(baseline, lfw_home, tmp_path, dask_cluster):
+    cluster, client = dask_cluster
+    run_dir = tmp_path / "dask-kill"
+    process = harness_process(permute_args(lfw_home, run_dir, "--scheduler", cluster.scheduler_address))
+    wait_for_trainings(run_dir, 4, process)
+    victim = next(iter(client.run(os.getpid).values()))
+    os.kill(victim, signal.SIGKILL)
+    assert process.wait(timeout=600) == 0, process.stderr.read()
+    assert stored_trainings(run_dir) == TRAININGS
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+
+
+def test_bad_option_exits_2_with_one_line(lfw_home, tmp_path):
+    process = harness_process(permute_args(lfw_home, tmp_path / "x", "--image-size", "10"))
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "--image-size" in lines[0]
