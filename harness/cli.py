@@ -294,7 +294,9 @@ def report(
         written = write_report(run_dir, metric=metric, alpha=alpha, min_effect=min_effect)
     except ValueError as error:
         raise HarnessError(str(error)) from None
-    for line in summary_lines(written.parent / "verdicts.csv"):
+    import pandas as pd
+
+    for line in summary_lines(pd.read_csv(written.parent / "verdicts.csv", keep_default_na=False)):
         console.print(line, highlight=False)
     console.print(f"wrote {written}")
 

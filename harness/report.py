@@ -254,14 +254,24 @@ def claims(verdicts: pd.DataFrame, n_seeds: int, min_effect: float = 0.05) -> li
 
 
 def summary_lines(verdicts: pd.DataFrame) -> list[str]:
-    """One plain-text line per test, for the CLI."""
+    """One plain-text line per test, for the CLI.
+
+    Accepts :func:`harness.stats.run_tests` output or verdicts.csv as read back (also with
+    ``keep_default_na=False``, where empty cells are ""); without a ``reason`` column, "n/a"
+    lines point to report.md.
+    """
     lines = []
     for _, row in verdicts.iterrows():
-        head = f"{_question_label(row['question'])} [{_actor_label(row['actor'])}]"
+        qid = str(row["question"])
+        label = _question_label(qid) if qid in stats.QUESTIONS else qid
+        head = f"{label} [{_actor_label(row['actor'])}]"
         if row["verdict"] == stats.VERDICT_NA:
-            lines.append(f"{head}: n/a ({row['reason']})")
+            reason = row.get("reason", "")
+            reason = reason if isinstance(reason, str) and reason else "see report.md"
+            lines.append(f"{head}: n/a ({reason})")
             continue
-        lines.append(f"{head}: {row['verdict']} (n={int(row['n'])}, effect {_effect_ci(row)}, "
+        n = int(float(row["n"])) if _finite(row["n"]) else 0
+        lines.append(f"{head}: {row['verdict']} (n={n}, effect {_effect_ci(row)}, "
                      f"p={_p(row['p'])}, adjusted p={_p(row['p_holm'])})")
     return lines
 
@@ -287,20 +297,16 @@ def _no_data(ax, text: str = "no data") -> None:
 def _plot_position(path: Path, series: stats.SeriesMap, metric: str) -> None:
     fig = _figure(6.5, 4.2)
     ax = fig.add_subplot()
-    drawn = False
-    for (qid, actor), table in series.items():
-        if qid != "Q1":
-            continue
-        complete = table.dropna()
-        if complete.empty:
-            continue
-        x = np.asarray(table.columns, float)
+    items = [(actor, table.dropna()) for (qid, actor), table in series.items() if qid == "Q1"]
+    items = [(actor, complete) for actor, complete in items if not complete.empty]
+    for i, (actor, complete) in enumerate(items):
+        x = np.asarray(complete.columns, float) + 0.04 * (i - (len(items) - 1) / 2)
         sem = (complete.std(ddof=1) / np.sqrt(len(complete))) if len(complete) > 1 else None
         ax.errorbar(x, complete.mean(), yerr=sem, marker="o", capsize=3, label=actor)
-        drawn = True
-    if not drawn:
+    if not items:
         _no_data(ax)
     else:
+        ax.set_xticks(np.asarray(items[0][1].columns, float))
         ax.set_xlabel("position at which X is trained (stage)")
         ax.set_ylabel(f"{metric} on X right after training X")
         ax.set_title("Accuracy by position (mean over seeds, ± 1 SE)")
@@ -375,7 +381,7 @@ def _plot_matrices(path: Path, mats: dict[str, stats.OrderMatrix], metric: str) 
     for ax, name in zip(axes, names, strict=False):
         mean = mats[name].mean
         image = ax.imshow(mean.to_numpy(float), vmin=vmin, vmax=vmax, cmap="viridis")
-        ax.set_xticks(range(mean.shape[1]), [c[:10] for c in mean.columns], fontsize=6,
+        ax.set_xticks(range(mean.shape[1]), [c[:14] for c in mean.columns], fontsize=6,
                       rotation=30)
         ax.set_yticks(range(mean.shape[0]), [str(s) for s in mean.index], fontsize=7)
         ax.set_ylabel("stage", fontsize=7)

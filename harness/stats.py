@@ -63,8 +63,9 @@ VERDICT_COLUMNS: tuple[str, ...] = (
 
 EXTRA_COLUMNS: tuple[str, ...] = (
     "title", "test", "alternative", "effect_kind", "effect_size", "effect_size_kind",
-    "n_levels", "level_means", "sd", "min_p_attainable", "min_p_holm_attainable", "reason", "ci_note",
-    "note", "seeds_for_80_power_observed", "seeds_for_80_power_min_effect", "power_alpha",
+    "n_levels", "level_means", "sd", "min_p_attainable", "min_p_holm_attainable", "reason",
+    "ci_note", "note", "seeds_for_80_power_observed", "seeds_for_80_power_min_effect",
+    "power_alpha",
 )
 """Further columns of :func:`run_tests` (report.json carries them all)."""
 
@@ -384,8 +385,9 @@ def _empty_row(q: Question, actor: str) -> dict:
         "test": "Wilcoxon signed-rank" if q.test == "wilcoxon" else "Friedman",
         "alternative": q.alternative, "effect_kind": q.effect, "effect_size": np.nan,
         "effect_size_kind": "rank-biserial" if q.test == "wilcoxon" else "Kendall's W",
-        "n_levels": 2 if q.test == "wilcoxon" else 0, "level_means": "", "sd": np.nan, "min_p_attainable": np.nan,
-        "min_p_holm_attainable": np.nan, "reason": "", "ci_note": "", "note": "",
+        "n_levels": 2 if q.test == "wilcoxon" else 0, "level_means": "", "sd": np.nan,
+        "min_p_attainable": np.nan, "min_p_holm_attainable": np.nan, "reason": "",
+        "ci_note": "", "note": "",
         "seeds_for_80_power_observed": np.nan, "seeds_for_80_power_min_effect": np.nan,
         "power_alpha": np.nan,
     }

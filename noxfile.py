@@ -1,0 +1,40 @@
+"""Developer sessions: `nox -s tests`, `nox -s lint`, `nox -s benchmark`."""
+
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+
+
+def data_env() -> dict[str, str]:
+    return {"SCIKIT_LEARN_DATA": str(SHARED_DATA)} if SHARED_DATA.is_dir() else {}
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The default test suite (real Keras training at tiny sizes, LFW from ../shared)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs, env=data_env())
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "harness", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def benchmark(session: nox.Session) -> None:
+    """Throughput benchmarks; saves JSON under .benchmarks/ and compares with the previous save."""
+    session.install("-e", ".[test]")
+    storage = Path(".benchmarks")
+    previous = list(storage.rglob("*.json")) if storage.exists() else []
+    compare = ["--benchmark-compare", "--benchmark-compare-fail=mean:25%"] if previous else []
+    session.run(
+        "pytest", "benchmarks", "-p", "no:cacheprovider", "--benchmark-only", "--benchmark-autosave",
+        "--benchmark-columns=mean,stddev,rounds", *compare, *session.posargs, env=data_env(),
+    )
