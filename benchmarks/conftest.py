@@ -1,0 +1,58 @@
+"""Benchmark fixtures and the side-by-side throughput summary printed at the end of the session.
+
+Absolute times drift on shared machines, so every harness benchmark also records its ratio to
+the original pipeline measured in the same session (``extra_info["speedup_vs_original"]``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EPOCHS = int(os.environ.get("HARNESS_BENCH_EPOCHS", "60"))
+IMAGE_SIZE = 100
+N_TRAIN, N_TEST = 210, 90  # the original: 70% of 150 positives + 150 negatives, 30% tested
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+THROUGHPUT: dict[str, float] = {}
+
+
+@pytest.fixture(scope="session")
+def training_data():
+    """Images of the original's size and count (content does not change the arithmetic)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((N_TRAIN + N_TEST, IMAGE_SIZE, IMAGE_SIZE, 1)).astype(np.float32)
+    y = (np.arange(N_TRAIN + N_TEST) % 2).astype(np.float32)
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+@pytest.fixture(scope="session")
+def lfw_home() -> Path:
+    home = Path(os.environ.get("SCIKIT_LEARN_DATA", SHARED_DATA))
+    if not (home / "lfw_home" / "lfw_funneled").is_dir():
+        pytest.skip(f"LFW not found under {home}")
+    return home
+
+
+def record_throughput(benchmark, name: str, images: int) -> float:
+    """images/s from the benchmark's mean time, kept for the ratio to the original pipeline."""
+    rate = images / benchmark.stats.stats.mean
+    THROUGHPUT[name] = rate
+    benchmark.extra_info["images_per_second"] = round(rate, 1)
+    if name != "original" and "original" in THROUGHPUT:
+        benchmark.extra_info["speedup_vs_original"] = round(rate / THROUGHPUT["original"], 3)
+    return rate
+
+
+def pytest_terminal_summary(terminalreporter):
+    if "original" not in THROUGHPUT:
+        return
+    terminalreporter.section(f"training throughput, {EPOCHS} epochs, {N_TRAIN} images of {IMAGE_SIZE} px")
+    for name, rate in THROUGHPUT.items():
+        ratio = rate / THROUGHPUT["original"]
+        terminalreporter.write_line(f"{name:>22}: {rate:8.1f} images/s   {ratio:5.2f}x the original pipeline")
