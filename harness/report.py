@@ -215,32 +215,34 @@ def claims(verdicts: pd.DataFrame, n_seeds: int, min_effect: float = 0.05) -> li
         rows = verdicts[verdicts["question"] == qid]
         pro, con, unknown = [], [], []
         for _, row in rows.iterrows():
-            who = _actor_label(row["actor"]) if stats.QUESTIONS[qid].per_actor else "actors"
+            who = f" for {_actor_label(row['actor'])}" if stats.QUESTIONS[qid].per_actor else ""
             status = _row_status(row)
             if status == "shown":
                 same = direction == 0 or np.sign(row["effect"]) == direction
-                text = (f"{'shown' if same else 'opposite effect shown'} for {who} "
+                text = (f"{'shown' if same else 'opposite effect shown'}{who} "
                         f"(effect {_f(row['effect'], 3)}, adjusted p {_p(row['p_holm'])})")
                 (con if (is_null or not same) else pro).append(text)
             elif status == "powered":
-                text = (f"no effect of {min_effect:g} or more for {who} although {int(row['n'])}"
+                text = (f"no effect of {min_effect:g} or more{who} although {int(row['n'])}"
                         " seeds give 80 % power to detect it")
                 (pro if is_null else con).append(text)
             elif row["verdict"] == stats.VERDICT_NA:
-                unknown.append(f"n/a for {who} ({row['reason']})")
+                unknown.append(f"n/a{who} ({row['reason']})")
             else:
                 need = _seeds(row.get("seeds_for_80_power_min_effect", np.nan))
-                unknown.append(f"{row['verdict']} for {who} (about {need} seeds needed for 80 %"
+                unknown.append(f"{row['verdict']}{who} (about {need} seeds needed for 80 %"
                                f" power at an effect of {min_effect:g})")
         if qid == "Q4":
             q3 = verdicts[(verdicts["question"] == "Q3")
                           & (verdicts["verdict"] == stats.VERDICT_REAL)]["actor"]
-            q4 = set(rows[rows["verdict"] == stats.VERDICT_REAL]["actor"])
-            transfer = [_actor_label(a) for a in q3 if a not in q4]
-            if transfer:
-                unknown.append("forgetting is real but retention is not shown for "
-                               f"{', '.join(transfer)}, so what is left there is explained by"
-                               " transfer, not memory")
+            for actor in q3:
+                q4 = rows[rows["actor"] == actor]
+                if len(q4) and q4["verdict"].iloc[0] != stats.VERDICT_REAL:
+                    what = ("is explained by transfer, not memory"
+                            if _row_status(q4.iloc[0]) == "powered"
+                            else "may be transfer rather than memory (too few seeds to tell)")
+                    unknown.append(f"forgetting is real but retention is not shown for "
+                                   f"{_actor_label(actor)}, so what is left there {what}")
         if is_null:
             status = AGAINST if con else SUPPORTED if pro and not unknown else CANNOT_TELL
         else:

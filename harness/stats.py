@@ -205,34 +205,42 @@ def build_index(df: pd.DataFrame, metric: str = "accuracy") -> RunIndex:
     seeds = pd.Index(df["seed"].dropna().unique()).sort_values().tolist()
     keep = df["seed"].notna() & df["eval_actor"].notna()
     df = df[keep]
-    order = df["order"].where(df["order"].notna(), "").astype(str).str.strip()
-    if "trained_actor" in df.columns:
-        trained = df["trained_actor"].where(df["trained_actor"].notna(), "").astype(str)
-        order = order.where(order != "", trained.str.strip())
-    work = pd.DataFrame({
-        "cond": df["condition"].astype(str).str.strip().str.lower(), "key": order,
-        "stage": pd.to_numeric(df["stage"], errors="coerce").fillna(-1).astype(int),
-        "eval": df["eval_actor"].astype(str).str.strip(), "seed": df["seed"],
-        "v": pd.to_numeric(df[metric], errors="coerce"),
-    })
-    table = (work.groupby(["cond", "key", "stage", "eval", "seed"], sort=False)["v"].mean()
-             .unstack("seed").reindex(columns=seeds))
-    values = table.to_numpy(float)
+    order = df["order"].to_numpy(object)
+    if "trained_actor" in df.columns:  # fresh rows: the actor, from order or trained_actor
+        order = np.where(pd.isna(order), df["trained_actor"].to_numpy(object), order)
+    order = np.where(pd.isna(order), "", order).astype(str).astype(object)
+    cond = df["condition"].astype(str).to_numpy(object)
+    stage = pd.to_numeric(df["stage"], errors="coerce").fillna(-1).astype(int)
+    evals = df["eval_actor"].astype(str).to_numpy(object)
+    # one row per model and eval actor, one column per seed (duplicates averaged, NaN ignored)
+    sep = "\x1f"
+    keys = cond + sep + order + sep + stage.astype(str).to_numpy(object) + sep + evals
+    model_codes, uniques = pd.factorize(keys)
+    models = [(c, o, int(t), e) for c, o, t, e in (u.split(sep) for u in uniques)]
+    seed_codes = pd.Index(seeds).get_indexer(df["seed"])
+    v = pd.to_numeric(df[metric], errors="coerce").to_numpy(float)
+    ok = ~np.isnan(v)
+    sums = np.zeros((len(models), len(seeds)))
+    counts = np.zeros((len(models), len(seeds)))
+    np.add.at(sums, (model_codes[ok], seed_codes[ok]), v[ok])
+    np.add.at(counts, (model_codes[ok], seed_codes[ok]), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.where(counts > 0, sums / counts, np.nan)
 
     collected: dict[tuple[tuple[str, ...], str], list[np.ndarray]] = {}
     fresh: dict[tuple[str, str], np.ndarray] = {}
     untrained: dict[str, np.ndarray] = {}
     parsed: dict[str, tuple[str, ...]] = {}
-    for (cond, key, stage, ev), row in zip(table.index, values, strict=True):
-        if cond == _SHARED and stage >= 1:
+    for (kind, key, t, ev), row in zip(models, values, strict=True):
+        if kind == _SHARED and t >= 1:
             if key not in parsed:
                 parsed[key] = parse_order(key)
-            prefix = parsed[key][:stage]
-            if len(prefix) == stage:
+            prefix = parsed[key][:t]
+            if len(prefix) == t:
                 collected.setdefault((prefix, ev), []).append(row)
-        elif cond == _FRESH and key:
+        elif kind == _FRESH and key:
             fresh[(key, ev)] = row
-        elif cond == _UNTRAINED:
+        elif kind == _UNTRAINED:
             untrained[ev] = row
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -241,7 +249,7 @@ def build_index(df: pd.DataFrame, metric: str = "accuracy") -> RunIndex:
 
     actor_set = ({a for p in parsed.values() for a in p} | {t for t, _ in fresh}) - {""}
     if not actor_set:
-        actor_set = set(work["eval"])
+        actor_set = set(evals)
     actors = tuple(sorted(actor_set))
     orders = tuple(sorted(p for p in set(parsed.values())
                           if len(p) == len(actors) and set(p) == actor_set))

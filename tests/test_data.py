@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from images import (
@@ -37,7 +38,6 @@ SIZE = 16
 ACTORS = {"Carol": 12, "Alice": 14, "Bob": 12}
 N_NEGATIVES = 16
 LFW_TOP3 = ["George_W_Bush", "Colin_Powell", "Tony_Blair"]
-SHARED_DATA = Path("/work/shared/data")
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_draw_never_depends_on_filesystem_order(faces, cache, monkeypatch):
     rglob, iterdir = Path.rglob, Path.iterdir
     monkeypatch.setattr(Path, "rglob", lambda self, pattern: reversed(list(rglob(self, pattern))))
     monkeypatch.setattr(Path, "iterdir", lambda self: reversed(list(iterdir(self))))
-    assert list(Path(faces).iterdir())[0].name == "otherActors"  # the patch is in effect
+    assert list(faces.iterdir()) == list(iterdir(faces))[::-1]  # the patch is in effect
     shuffled = load_dataset(config(faces, cache, **limits))
     assert shuffled.actors == expected.actors
     for actor in expected.actors:
@@ -301,8 +301,8 @@ def test_stage_arrays_label_positives_1_and_negatives_0(faces, cache):
 def test_exact_duplicates_across_classes_are_reported(faces, cache):
     """Same decoded pixels count as duplicates even when the file bytes differ (PNG compression)."""
     shared = noise(4242)
-    in_alice = write_image(faces / "Alice" / "dup.png", shared, (3, 0))  # IMWRITE_PNG_COMPRESSION = 0
-    in_bob = write_image(faces / "Bob" / "dup_again.png", shared, (3, 9))
+    in_alice = write_image(faces / "Alice" / "dup.png", shared, (cv2.IMWRITE_PNG_COMPRESSION, 0))
+    in_bob = write_image(faces / "Bob" / "dup_again.png", shared, (cv2.IMWRITE_PNG_COMPRESSION, 9))
     in_carol = shutil.copy(faces / "Carol" / "img_000.png", faces / NEGATIVES_DIR / "copied.png")
     write_image(faces / "Alice" / "dup_within.png", shared)  # same class twice: not reported
     assert in_alice.read_bytes() != in_bob.read_bytes()
@@ -314,6 +314,13 @@ def test_exact_duplicates_across_classes_are_reported(faces, cache):
     assert frozenset([("Carol", faces / "Carol" / "img_000.png"), ("negatives", Path(in_carol))]) in pairs
     assert len(dataset.duplicates) == 3
     assert all(a != b for a, _, b, _ in dataset.duplicates)
+
+
+def test_same_bytes_in_another_shape_is_not_a_duplicate(faces, cache):
+    """A black 10x20 and a black 20x10 image decode to the same bytes, but they are not the same pixels."""
+    write_image(faces / "Alice" / "black_wide.png", np.zeros((10, 20, 3), np.uint8))
+    write_image(faces / NEGATIVES_DIR / "black_tall.png", np.zeros((20, 10, 3), np.uint8))
+    assert load_dataset(config(faces, cache)).duplicates == []
 
 
 def test_fingerprint_is_content_based(faces, cache, tmp_path):
@@ -421,6 +428,14 @@ def test_unknown_actor_lists_the_available_ones(faces, cache):
     assert "Dave" in message and "Alice, Bob, Carol" in message
 
 
+def test_an_actor_named_like_the_negative_pool_is_a_one_line_error(tmp_path, cache):
+    """'negatives' labels the negative pool; an actor folder of that name must not silently vanish."""
+    root = make_folder_dataset(tmp_path / "clash", {"Alice": 10, "negatives": 10}, negatives=10)
+    with pytest.raises(HarnessError) as excinfo:
+        load_dataset(config(root, cache))
+    assert "'negatives'" in one_line_error(excinfo) and "--negatives-dir" in str(excinfo.value)
+
+
 def test_too_few_usable_images_is_a_one_line_error(faces, cache):
     """Bob has 12 files, but 3 are broken: 9 usable < 10."""
     bob = sorted((faces / "Bob").iterdir())
@@ -474,18 +489,7 @@ def test_cli_data_prints_the_table_and_fingerprint(faces, cache):
 # --- LFW ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def lfw_data_home() -> Path:
-    """The scikit-learn data home with the LFW copy: fails under CI when missing, else skips."""
-    home = SHARED_DATA
-    if not (home / "lfw_home" / "lfw_funneled").is_dir():
-        message = f"LFW not found in {home / 'lfw_home' / 'lfw_funneled'}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return home
-
-
+@pytest.mark.filterwarnings("ignore:Retry downloading")
 def test_lfw_missing_and_not_downloadable_names_the_way_out(tmp_path, cache, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network disabled in tests")
@@ -500,8 +504,8 @@ def test_lfw_missing_and_not_downloadable_names_the_way_out(tmp_path, cache, mon
     assert "--data-home" in message and "SCIKIT_LEARN_DATA" in message and "--dataset folder" in message
 
 
-def test_lfw_default_actors_are_the_three_largest_and_not_negatives(lfw_data_home, cache):
-    dataset = load_dataset(DataConfig(dataset="lfw", data_home=str(lfw_data_home), image_size=16,
+def test_lfw_default_actors_are_the_three_largest_and_not_negatives(lfw_home, cache):
+    dataset = load_dataset(DataConfig(dataset="lfw", data_home=str(lfw_home), image_size=16,
                                       max_positives=20, negatives=20, cache_dir=str(cache)))
     assert dataset.actors == LFW_TOP3
     assert all(len(dataset.positives[a].paths) == 20 for a in LFW_TOP3)

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness.data.images import UnreadableImage, decode
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: pixel_sha256 covers the image shape
 
 Progress = Callable[[Iterable[Path], str, int], Iterable[Path]]
 

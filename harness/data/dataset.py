@@ -107,6 +107,11 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress) -> Datase
     if config.image_size < 8:
         raise HarnessError(f"--image-size {config.image_size} is too small; use 8 or more (default 100)")
     catalog = catalog_for(config)
+    if NEGATIVES in catalog.actors:  # the label of the negative pool; an actor of that name would be lost
+        raise HarnessError(
+            f"an actor cannot be named '{NEGATIVES}' (in {catalog.root}); rename that folder, or pass "
+            f"--negatives-dir {NEGATIVES} if it holds the negatives"
+        )
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     wanted = {a: draw(files, config.max_positives, config.data_seed, a) for a, files in catalog.actors.items()}
     wanted[NEGATIVES] = draw(catalog.negatives, config.negatives, config.data_seed, NEGATIVES)

@@ -47,5 +47,5 @@ def decode(path: Path, image_size: int) -> Decoded:
     return Decoded(
         pixels=preprocess(bgr, image_size),
         content_sha256=hashlib.sha256(raw.tobytes()).hexdigest(),
-        pixel_sha256=hashlib.sha256(bgr.tobytes()).hexdigest(),
+        pixel_sha256=hashlib.sha256(f"{bgr.shape}".encode() + bgr.tobytes()).hexdigest(),  # shape too
     )
