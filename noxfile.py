@@ -35,6 +35,14 @@ def benchmark(session: nox.Session) -> None:
     previous = list(storage.rglob("*.json")) if storage.exists() else []
     compare = ["--benchmark-compare", "--benchmark-compare-fail=mean:25%"] if previous else []
     session.run(
-        "pytest", "benchmarks", "-p", "no:cacheprovider", "--benchmark-only", "--benchmark-autosave",
-        "--benchmark-columns=mean,stddev,rounds", *compare, *session.posargs, env=data_env(),
+        "pytest",
+        "benchmarks",
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-only",
+        "--benchmark-autosave",
+        "--benchmark-columns=mean,stddev,rounds",
+        *compare,
+        *session.posargs,
+        env=data_env(),
     )

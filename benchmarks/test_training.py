@@ -19,8 +19,13 @@ def original_fit(x, y, x_test, y_test) -> None:
     model = build_model(IMAGE_SIZE)
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     datagen = ImageDataGenerator(
-        rotation_range=30, width_shift_range=0.2, height_shift_range=0.2, shear_range=15,
-        zoom_range=[0.7, 1.4], horizontal_flip=True, vertical_flip=True,
+        rotation_range=30,
+        width_shift_range=0.2,
+        height_shift_range=0.2,
+        shear_range=15,
+        zoom_range=[0.7, 1.4],
+        horizontal_flip=True,
+        vertical_flip=True,
     )
     model.fit(datagen.flow(x, y, batch_size=32), epochs=EPOCHS, validation_data=(x_test, y_test), verbose=0)
     keras.backend.clear_session()

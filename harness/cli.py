@@ -25,9 +25,13 @@ err = Console(stderr=True)
 # Options shared by every command that loads images.
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="'lfw' (scikit-learn's LFW cache) or 'folder'.")]
 DataDirOpt = Annotated[Path | None, typer.Option(help="Folder with one folder per actor (--dataset folder).")]
-DataHomeOpt = Annotated[Path | None, typer.Option(help="scikit-learn data home holding lfw_home/ (else SCIKIT_LEARN_DATA).")]
+DataHomeOpt = Annotated[
+    Path | None, typer.Option(help="scikit-learn data home holding lfw_home/ (else SCIKIT_LEARN_DATA).")
+]
 NegativesDirOpt = Annotated[str, typer.Option(help="Name of the negatives folder inside --data-dir.")]
-ActorsOpt = Annotated[str | None, typer.Option(help="Comma-separated actors, e.g. A,B,C (default: all folders / LFW's top 3).")]
+ActorsOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated actors, e.g. A,B,C (default: all folders / LFW's top 3).")
+]
 MaxPositivesOpt = Annotated[int, typer.Option(min=1, help="At most this many images per actor.")]
 NegativesOpt = Annotated[int, typer.Option(min=1, help="Size of the negative pool.")]
 ImageSizeOpt = Annotated[int, typer.Option(help="Images are resized to S x S gray.")]
@@ -38,8 +42,19 @@ PrecisionOpt = Annotated[str, typer.Option(help="float32 or bfloat16 (Keras mixe
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="A line per finished training.")]
 
 
-def data_config(dataset, data_dir, data_home, negatives_dir, actors, max_positives, negatives, image_size,
-                data_seed, cache_dir, protocol):
+def data_config(
+    dataset,
+    data_dir,
+    data_home,
+    negatives_dir,
+    actors,
+    max_positives,
+    negatives,
+    image_size,
+    data_seed,
+    cache_dir,
+    protocol,
+):
     from harness.data import PROTOCOLS, DataConfig
 
     if protocol not in PROTOCOLS:
@@ -73,8 +88,9 @@ def load(config):
     for path, reason in dataset.skipped:
         err.print(f"[yellow]warning:[/] skipped {path}: {reason}", highlight=False)
     for label_a, path_a, label_b, path_b in dataset.duplicates:
-        err.print(f"[yellow]warning:[/] identical pixels in {label_a} and {label_b}: {path_a} = {path_b}",
-                  highlight=False)
+        err.print(
+            f"[yellow]warning:[/] identical pixels in {label_a} and {label_b}: {path_a} = {path_b}", highlight=False
+        )
     return dataset
 
 
@@ -89,11 +105,19 @@ def check_training_options(precision: str, image_size: int) -> None:
 
 @app.command()
 def data(
-    dataset: DatasetOpt = "lfw", data_dir: DataDirOpt = None, data_home: DataHomeOpt = None,
-    negatives_dir: NegativesDirOpt = "otherActors", actors: ActorsOpt = None, max_positives: MaxPositivesOpt = 150,
-    negatives: NegativesOpt = 150, image_size: ImageSizeOpt = 100, data_seed: DataSeedOpt = 0,
+    dataset: DatasetOpt = "lfw",
+    data_dir: DataDirOpt = None,
+    data_home: DataHomeOpt = None,
+    negatives_dir: NegativesDirOpt = "otherActors",
+    actors: ActorsOpt = None,
+    max_positives: MaxPositivesOpt = 150,
+    negatives: NegativesOpt = 150,
+    image_size: ImageSizeOpt = 100,
+    data_seed: DataSeedOpt = 0,
     cache_dir: CacheDirOpt = None,
-    protocol: Annotated[str, typer.Option(help="disjoint (leak-free) or original (the notebook's split).")] = "disjoint",
+    protocol: Annotated[
+        str, typer.Option(help="disjoint (leak-free) or original (the notebook's split).")
+    ] = "disjoint",
     seed: Annotated[int, typer.Option(help="Split seed to show counts for.")] = 0,
 ) -> None:
     """Show what would be loaded: per-actor train/test counts, skipped files, the fingerprint."""
@@ -101,8 +125,19 @@ def data(
     from harness.data.splits import leaks
     from harness.study import split_sequence
 
-    config = data_config(dataset, data_dir, data_home, negatives_dir, actors, max_positives, negatives,
-                         image_size, data_seed, cache_dir, protocol)
+    config = data_config(
+        dataset,
+        data_dir,
+        data_home,
+        negatives_dir,
+        actors,
+        max_positives,
+        negatives,
+        image_size,
+        data_seed,
+        cache_dir,
+        protocol,
+    )
     loaded = load(config)
     split = make_split(loaded, config.protocol, split_sequence(seed))
     table = Table(title=f"{config.dataset} from {loaded.source} ({config.protocol} split, seed {seed})")
@@ -110,8 +145,14 @@ def data(
         table.add_column(column, justify="left" if column == "actor" else "right")
     for actor in loaded.actors:
         s = split[actor]
-        table.add_row(actor, str(len(loaded.positives[actor].paths)), str(len(s.train_pos)), str(len(s.train_neg)),
-                      str(len(s.test_pos)), str(len(s.test_neg)))
+        table.add_row(
+            actor,
+            str(len(loaded.positives[actor].paths)),
+            str(len(s.train_pos)),
+            str(len(s.train_neg)),
+            str(len(s.test_pos)),
+            str(len(s.test_neg)),
+        )
     console.print(table)
     console.print(f"negatives: {len(loaded.negatives.paths)} images")
     console.print(f"skipped files: {len(loaded.skipped)}")
@@ -132,8 +173,14 @@ def training_progress(total: int, skipped: int, verbose: bool):
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("trainings", total=total, completed=skipped)
 
@@ -142,8 +189,10 @@ def training_progress(total: int, skipped: int, verbose: bool):
             if verbose:
                 node = result.node
                 accuracy = {e["eval_actor"]: round(e["accuracy"], 3) for e in result.evaluations}
-                bar.console.print(f"seed {node.seed} {node.name or '(untrained)'}: {result.seconds:.1f} s, "
-                                  f"accuracy {accuracy}", highlight=False)
+                bar.console.print(
+                    f"seed {node.seed} {node.name or '(untrained)'}: {result.seconds:.1f} s, accuracy {accuracy}",
+                    highlight=False,
+                )
 
         yield on_node
 
@@ -176,16 +225,33 @@ def replicate(
     precision: PrecisionOpt = "float32",
     out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON here.")] = None,
     protocol: Annotated[str, typer.Option(help="original (the notebook's split) or disjoint.")] = "original",
-    dataset: DatasetOpt = "lfw", data_dir: DataDirOpt = None, data_home: DataHomeOpt = None,
-    negatives_dir: NegativesDirOpt = "otherActors", actors: ActorsOpt = None, max_positives: MaxPositivesOpt = 150,
-    negatives: NegativesOpt = 150, image_size: ImageSizeOpt = 100, data_seed: DataSeedOpt = 0,
+    dataset: DatasetOpt = "lfw",
+    data_dir: DataDirOpt = None,
+    data_home: DataHomeOpt = None,
+    negatives_dir: NegativesDirOpt = "otherActors",
+    actors: ActorsOpt = None,
+    max_positives: MaxPositivesOpt = 150,
+    negatives: NegativesOpt = 150,
+    image_size: ImageSizeOpt = 100,
+    data_seed: DataSeedOpt = 0,
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Rerun the original notebook once: ONE model trained on each actor in turn."""
     check_training_options(precision, image_size)
     actors = order or actors
-    config = data_config(dataset, data_dir, data_home, negatives_dir, actors, max_positives, negatives,
-                         image_size, data_seed, cache_dir, protocol)
+    config = data_config(
+        dataset,
+        data_dir,
+        data_home,
+        negatives_dir,
+        actors,
+        max_positives,
+        negatives,
+        image_size,
+        data_seed,
+        cache_dir,
+        protocol,
+    )
     loaded = load(config)
     from harness.execute import StudyConfig, run_node
     from harness.study import Node
@@ -201,11 +267,19 @@ def replicate(
         parent = result.snapshot
         on_actor = next(e for e in result.evaluations if e["eval_actor"] == path[depth - 1])
         console.rule(f"Stage {depth}: {path[depth - 1]}")
-        console.print(f"accuracy {on_actor['accuracy']:.3f}   F1 {on_actor['f1']:.3f}   "
-                      f"({on_actor['n_test']} test images, {result.seconds:.0f} s training)")
+        console.print(
+            f"accuracy {on_actor['accuracy']:.3f}   F1 {on_actor['f1']:.3f}   "
+            f"({on_actor['n_test']} test images, {result.seconds:.0f} s training)"
+        )
         console.print(confusion(on_actor))
-        stages.append({"stage": depth, "trained_actor": path[depth - 1], "seconds": result.seconds,
-                       "evaluations": result.evaluations})
+        stages.append(
+            {
+                "stage": depth,
+                "trained_actor": path[depth - 1],
+                "seconds": result.seconds,
+                "evaluations": result.evaluations,
+            }
+        )
     console.rule("After the last stage: every actor re-evaluated")
     final = Table("actor", "trained at stage", "accuracy then", "accuracy now", "F1 now")
     for depth, actor in enumerate(path, start=1):
@@ -216,8 +290,14 @@ def replicate(
     wall = time.perf_counter() - started
     console.print(f"wall time {wall:.0f} s")
     if out:
-        record = {"order": list(path), "seed": seed, "config": study.to_dict(), "fingerprint": loaded.fingerprint,
-                  "wall_seconds": wall, "stages": stages}
+        record = {
+            "order": list(path),
+            "seed": seed,
+            "config": study.to_dict(),
+            "fingerprint": loaded.fingerprint,
+            "wall_seconds": wall,
+            "stages": stages,
+        }
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2, default=float))
         console.print(f"wrote {out}")
@@ -229,35 +309,59 @@ def permute(
     first_seed: Annotated[int, typer.Option(help="Seeds run from this one.")] = 0,
     epochs: EpochsOpt = 60,
     precision: PrecisionOpt = "float32",
-    out: Annotated[Path | None, typer.Option(help="Run directory (default: reports/<derived from the config>).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory (default: reports/<derived from the config>).")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Local processes training in parallel.")] = 1,
     threads: Annotated[int | None, typer.Option(help="TensorFlow threads per worker (default cores/workers).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler to run on instead.")] = None,
     verbose: VerboseOpt = False,
     protocol: Annotated[str, typer.Option(help="disjoint (leak-free) or original.")] = "disjoint",
-    dataset: DatasetOpt = "lfw", data_dir: DataDirOpt = None, data_home: DataHomeOpt = None,
-    negatives_dir: NegativesDirOpt = "otherActors", actors: ActorsOpt = None, max_positives: MaxPositivesOpt = 150,
-    negatives: NegativesOpt = 150, image_size: ImageSizeOpt = 100, data_seed: DataSeedOpt = 0,
+    dataset: DatasetOpt = "lfw",
+    data_dir: DataDirOpt = None,
+    data_home: DataHomeOpt = None,
+    negatives_dir: NegativesDirOpt = "otherActors",
+    actors: ActorsOpt = None,
+    max_positives: MaxPositivesOpt = 150,
+    negatives: NegativesOpt = 150,
+    image_size: ImageSizeOpt = 100,
+    data_seed: DataSeedOpt = 0,
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
     check_training_options(precision, image_size)
-    config = data_config(dataset, data_dir, data_home, negatives_dir, actors, max_positives, negatives,
-                         image_size, data_seed, cache_dir, protocol)
+    config = data_config(
+        dataset,
+        data_dir,
+        data_home,
+        negatives_dir,
+        actors,
+        max_positives,
+        negatives,
+        image_size,
+        data_seed,
+        cache_dir,
+        protocol,
+    )
     loaded = load(config)
     from harness.execute import StudyConfig, make_executor, run_study
     from harness.store import Store, check_config, default_run_dir, locked, run_record
     from harness.study import plan
     from harness.train import TrainConfig
 
-    study = StudyConfig(config, TrainConfig(epochs=epochs, precision=precision),
-                        tuple(range(first_seed, first_seed + seeds)))
+    study = StudyConfig(
+        config, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + seeds))
+    )
     run_dir = out or default_run_dir(study.to_dict())
     started = time.time()
     with locked(run_dir):
         executor = make_executor(loaded, workers, scheduler, threads)
         record = run_record(study.to_dict(), loaded)
-        record["execution"] = {"workers": executor.slots, "threads_per_worker": executor.threads, "scheduler": scheduler}
+        record["execution"] = {
+            "workers": executor.slots,
+            "threads_per_worker": executor.threads,
+            "scheduler": scheduler,
+        }
         check_config(run_dir, record)
         store = Store(run_dir)
         total = len(plan(loaded.actors, list(study.seeds)))
@@ -274,8 +378,10 @@ def permute(
             store.close()
     wall = time.time() - started
     rate = trainings["n_train"].sum() / max(trainings["seconds"].sum(), 1e-9)
-    console.print(f"{ran} nodes run (trainings and the untrained models' evaluations), {skipped} already stored; "
-                  f"wall time {wall:.0f} s; {rate:.0f} images/s while training; results in {results}")
+    console.print(
+        f"{ran} nodes run (trainings and the untrained models' evaluations), {skipped} already stored; "
+        f"wall time {wall:.0f} s; {rate:.0f} images/s while training; results in {results}"
+    )
     print_matrices(results)
     report(run_dir)
 

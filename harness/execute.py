@@ -121,8 +121,10 @@ class LocalProcesses:
     def __init__(self, dataset: Dataset, workers: int, threads: int):
         self.slots, self.threads = workers, threads
         self.pool = cf.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(dataset, threads),
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(dataset, threads),
         )
 
     def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None) -> cf.Future:
@@ -151,8 +153,14 @@ class DaskCluster:
 
     def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None):
         return self.client.submit(
-            run_node, self.dataset, config, node, parent, self.threads,
-            key=f"node-{node.seed}-{node.name or 'root'}-{time.time_ns()}", retries=self.retries,
+            run_node,
+            self.dataset,
+            config,
+            node,
+            parent,
+            self.threads,
+            key=f"node-{node.seed}-{node.name or 'root'}-{time.time_ns()}",
+            retries=self.retries,
         )
 
     def wait(self, futures):
@@ -235,4 +243,3 @@ def run_study(
         for future in in_flight:
             future.cancel()
     return ran
-

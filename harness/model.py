@@ -69,7 +69,9 @@ def projective_transforms(params: dict[str, np.ndarray], height: int, width: int
     def stack(rows: list[list[np.ndarray]]) -> np.ndarray:
         return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
 
-    rotation = stack([[np.cos(theta), -np.sin(theta), zeros], [np.sin(theta), np.cos(theta), zeros], [zeros, zeros, ones]])
+    rotation = stack(
+        [[np.cos(theta), -np.sin(theta), zeros], [np.sin(theta), np.cos(theta), zeros], [zeros, zeros, ones]]
+    )
     shift = stack([[ones, zeros, tx], [zeros, ones, ty], [zeros, zeros, ones]])
     shearing = stack([[ones, -np.sin(shear), zeros], [zeros, np.cos(shear), zeros], [zeros, zeros, ones]])
     zoom = stack([[params["zx"], zeros, zeros], [zeros, params["zy"], zeros], [zeros, zeros, ones]])

@@ -61,21 +61,23 @@ def load_results(run_dir: Path, metric: str = "accuracy") -> pd.DataFrame:
     """Read and check ``run_dir/results.csv``; ``ValueError`` (one line, naming the file)."""
     path = Path(run_dir) / "results.csv"
     if not path.is_file():
-        raise ValueError(f"{path} not found: run `harness permute` to create it, "
-                         "or pass the run directory that contains results.csv")
+        raise ValueError(
+            f"{path} not found: run `harness permute` to create it, or pass the run directory that contains results.csv"
+        )
     try:
         df = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{path} is empty: rerun `harness permute` for this run "
-                         "directory") from None
+        raise ValueError(f"{path} is empty: rerun `harness permute` for this run directory") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not a readable CSV ({exc}): regenerate it with "
-                         "`harness permute`".replace("\n", " ")) from None
+        raise ValueError(
+            f"{path} is not a readable CSV ({exc}): regenerate it with `harness permute`".replace("\n", " ")
+        ) from None
     try:
         stats.validate_results(df, metric)
     except ValueError as exc:
-        raise ValueError(f"{path} {exc}: regenerate it with `harness permute`, "
-                         "or choose --metric among its numeric columns") from None
+        raise ValueError(
+            f"{path} {exc}: regenerate it with `harness permute`, or choose --metric among its numeric columns"
+        ) from None
     return df
 
 
@@ -114,7 +116,7 @@ def _f(x: object, digits: int = 3) -> str:
     if not _finite(x):
         return "n/a"
     x = float(x)
-    if x != 0 and abs(x) < 10 ** -digits:
+    if x != 0 and abs(x) < 10**-digits:
         return f"{x:.{digits - 1}e}"
     return f"{x:.{digits}f}"
 
@@ -154,8 +156,11 @@ def _question_label(qid: str) -> str:
 def _effect_ci(row: pd.Series) -> str:
     if not _finite(row["effect"]):
         return "n/a"
-    ci = (f"[{_f(row['ci_low'], 4)}, {_f(row['ci_high'], 4)}]"
-          if _finite(row["ci_low"]) and _finite(row["ci_high"]) else "[CI n/a]")
+    ci = (
+        f"[{_f(row['ci_low'], 4)}, {_f(row['ci_high'], 4)}]"
+        if _finite(row["ci_low"]) and _finite(row["ci_high"])
+        else "[CI n/a]"
+    )
     return f"{_f(row['effect'], 4)} {ci}"
 
 
@@ -193,7 +198,7 @@ def jsonable(obj: object) -> object:
 
 
 def _row_status(row: pd.Series) -> str:
-    """"shown", "powered" (not shown although 80 % power for min_effect), or "unknown"."""
+    """ "shown", "powered" (not shown although 80 % power for min_effect), or "unknown"."""
     if row["verdict"] == stats.VERDICT_REAL:
         return "shown"
     needed = row.get("seeds_for_80_power_min_effect", np.nan)
@@ -219,39 +224,49 @@ def claims(verdicts: pd.DataFrame, n_seeds: int, min_effect: float = 0.05) -> li
             status = _row_status(row)
             if status == "shown":
                 same = direction == 0 or np.sign(row["effect"]) == direction
-                text = (f"{'shown' if same else 'opposite effect shown'}{who} "
-                        f"(effect {_f(row['effect'], 3)}, adjusted p {_p(row['p_holm'])})")
+                text = (
+                    f"{'shown' if same else 'opposite effect shown'}{who} "
+                    f"(effect {_f(row['effect'], 3)}, adjusted p {_p(row['p_holm'])})"
+                )
                 (con if (is_null or not same) else pro).append(text)
             elif status == "powered":
-                text = (f"no effect of {min_effect:g} or more{who} although {int(row['n'])}"
-                        " seeds give 80 % power to detect it")
+                text = (
+                    f"no effect of {min_effect:g} or more{who} although {int(row['n'])}"
+                    " seeds give 80 % power to detect it"
+                )
                 (pro if is_null else con).append(text)
             elif row["verdict"] == stats.VERDICT_NA:
                 unknown.append(f"n/a{who} ({row['reason']})")
             else:
                 need = _seeds(row.get("seeds_for_80_power_min_effect", np.nan))
-                unknown.append(f"{row['verdict']}{who} (about {need} seeds needed for 80 %"
-                               f" power at an effect of {min_effect:g})")
+                unknown.append(
+                    f"{row['verdict']}{who} (about {need} seeds needed for 80 % power at an effect of {min_effect:g})"
+                )
         if qid == "Q4":
-            q3 = verdicts[(verdicts["question"] == "Q3")
-                          & (verdicts["verdict"] == stats.VERDICT_REAL)]["actor"]
+            q3 = verdicts[(verdicts["question"] == "Q3") & (verdicts["verdict"] == stats.VERDICT_REAL)]["actor"]
             for actor in q3:
                 q4 = rows[rows["actor"] == actor]
                 if len(q4) and q4["verdict"].iloc[0] != stats.VERDICT_REAL:
-                    what = ("is explained by transfer, not memory"
-                            if _row_status(q4.iloc[0]) == "powered"
-                            else "may be transfer rather than memory (too few seeds to tell)")
-                    unknown.append(f"forgetting is real but retention is not shown for "
-                                   f"{_actor_label(actor)}, so what is left there {what}")
+                    what = (
+                        "is explained by transfer, not memory"
+                        if _row_status(q4.iloc[0]) == "powered"
+                        else "may be transfer rather than memory (too few seeds to tell)"
+                    )
+                    unknown.append(
+                        f"forgetting is real but retention is not shown for "
+                        f"{_actor_label(actor)}, so what is left there {what}"
+                    )
         if is_null:
             status = AGAINST if con else SUPPORTED if pro and not unknown else CANNOT_TELL
         else:
             status = SUPPORTED if pro else AGAINST if con else CANNOT_TELL
-        lead = {SUPPORTED: "Supported", AGAINST: "Evidence against the claim",
-                CANNOT_TELL: f"Cannot tell with {n_seeds} seeds (underpowered)"}[status]
+        lead = {
+            SUPPORTED: "Supported",
+            AGAINST: "Evidence against the claim",
+            CANNOT_TELL: f"Cannot tell with {n_seeds} seeds (underpowered)",
+        }[status]
         details = "; ".join(pro + con + unknown) or "no test could be run"
-        out.append({"claim": claim, "question": qid, "status": status,
-                    "sentence": f"{lead}: {details}."})
+        out.append({"claim": claim, "question": qid, "status": status, "sentence": f"{lead}: {details}."})
     return out
 
 
@@ -273,8 +288,10 @@ def summary_lines(verdicts: pd.DataFrame) -> list[str]:
             lines.append(f"{head}: n/a ({reason})")
             continue
         n = int(float(row["n"])) if _finite(row["n"]) else 0
-        lines.append(f"{head}: {row['verdict']} (n={n}, effect {_effect_ci(row)}, "
-                     f"p={_p(row['p'])}, adjusted p={_p(row['p_holm'])})")
+        lines.append(
+            f"{head}: {row['verdict']} (n={n}, effect {_effect_ci(row)}, "
+            f"p={_p(row['p'])}, adjusted p={_p(row['p_holm'])})"
+        )
     return lines
 
 
@@ -316,8 +333,7 @@ def _plot_position(path: Path, series: stats.SeriesMap, metric: str) -> None:
     fig.savefig(path)
 
 
-def _plot_forgetting(path: Path, series: stats.SeriesMap, verdicts: pd.DataFrame,
-                     metric: str) -> None:
+def _plot_forgetting(path: Path, series: stats.SeriesMap, verdicts: pd.DataFrame, metric: str) -> None:
     fig = _figure(6.5, 4.2)
     ax = fig.add_subplot()
     items = [(actor, s.dropna()) for (qid, actor), s in series.items() if qid == "Q3"]
@@ -371,7 +387,7 @@ def _plot_matrices(path: Path, mats: dict[str, stats.OrderMatrix], metric: str) 
         _no_data(fig.add_subplot())
         fig.savefig(path)
         return
-    ncols = min(3, len(names))
+    ncols = min(3 if len(names) <= 9 else 6, len(names))
     nrows = math.ceil(len(names) / ncols)
     k = mats[names[0]].mean.shape[0]
     fig = _figure(ncols * (1.2 + 0.9 * k), nrows * (0.9 + 0.8 * k))
@@ -383,25 +399,37 @@ def _plot_matrices(path: Path, mats: dict[str, stats.OrderMatrix], metric: str) 
     for ax, name in zip(axes, names, strict=False):
         mean = mats[name].mean
         image = ax.imshow(mean.to_numpy(float), vmin=vmin, vmax=vmax, cmap="viridis")
-        ax.set_xticks(range(mean.shape[1]), [c[:14] for c in mean.columns], fontsize=6,
-                      rotation=30)
+        ax.set_xticks(range(mean.shape[1]), [c[:14] for c in mean.columns], fontsize=6, rotation=30)
         ax.set_yticks(range(mean.shape[0]), [str(s) for s in mean.index], fontsize=7)
         ax.set_ylabel("stage", fontsize=7)
         ax.set_title(name.replace(">", " > "), fontsize=7)
         if k <= 5:
             for (i, j), v in np.ndenumerate(mean.to_numpy(float)):
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                            color="white" if v < (vmin + vmax) / 2 else "black")
-    for ax in axes[len(names):]:
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if v < (vmin + vmax) / 2 else "black",
+                    )
+    for ax in axes[len(names) :]:
         ax.set_axis_off()
     if image is not None:
         fig.colorbar(image, ax=list(axes[: len(names)]), shrink=0.8, label=f"mean {metric}")
     fig.savefig(path)
 
 
-def _plots(run_dir: Path, series: stats.SeriesMap, verdicts: pd.DataFrame, pairs: pd.DataFrame,
-           mats: dict[str, stats.OrderMatrix], metric: str) -> dict[str, str]:
+def _plots(
+    run_dir: Path,
+    series: stats.SeriesMap,
+    verdicts: pd.DataFrame,
+    pairs: pd.DataFrame,
+    mats: dict[str, stats.OrderMatrix],
+    metric: str,
+) -> dict[str, str]:
     _plot_position(run_dir / PLOTS["position"], series, metric)
     _plot_forgetting(run_dir / PLOTS["forgetting"], series, verdicts, metric)
     _plot_shared_fresh(run_dir / PLOTS["shared_vs_fresh"], pairs, metric)
@@ -414,21 +442,43 @@ def _plots(run_dir: Path, series: stats.SeriesMap, verdicts: pd.DataFrame, pairs
 
 
 def _section_verdicts(verdicts: pd.DataFrame, alpha: float, n_seeds: int) -> list[str]:
-    rows = [(_question_label(r["question"]), _actor_label(r["actor"]), int(r["n"]),
-             _effect_ci(r), _f(r["statistic"], 3), _p(r["p"]), _p(r["p_holm"]),
-             _verdict_cell(r)) for _, r in verdicts.iterrows()]
-    details = [(r["question"], _actor_label(r["actor"]), r["test"], r["alternative"],
-                f"{_f(r['effect_size'], 3)} ({r['effect_size_kind']})",
-                r["level_means"] or "-", "; ".join(x for x in (r["note"], r["ci_note"]) if x)
-                or "-") for _, r in verdicts.iterrows()]
+    rows = [
+        (
+            _question_label(r["question"]),
+            _actor_label(r["actor"]),
+            int(r["n"]),
+            _effect_ci(r),
+            _f(r["statistic"], 3),
+            _p(r["p"]),
+            _p(r["p_holm"]),
+            _verdict_cell(r),
+        )
+        for _, r in verdicts.iterrows()
+    ]
+    details = [
+        (
+            r["question"],
+            _actor_label(r["actor"]),
+            r["test"],
+            r["alternative"],
+            f"{_f(r['effect_size'], 3)} ({r['effect_size_kind']})",
+            r["level_means"] or "-",
+            "; ".join(x for x in (r["note"], r["ci_note"]) if x) or "-",
+        )
+        for _, r in verdicts.iterrows()
+    ]
     m = int(verdicts["p"].notna().sum())
-    definitions = [f"- **{q.qid}** ({q.title}): {q.series}; effect = {q.effect}; "
-                   f"{'Wilcoxon signed-rank' if q.test == 'wilcoxon' else 'Friedman'} test, "
-                   f"alternative {q.alternative}." for q in stats.QUESTIONS.values()]
+    definitions = [
+        f"- **{q.qid}** ({q.title}): {q.series}; effect = {q.effect}; "
+        f"{'Wilcoxon signed-rank' if q.test == 'wilcoxon' else 'Friedman'} test, "
+        f"alternative {q.alternative}."
+        for q in stats.QUESTIONS.values()
+    ]
     return [
-        SECTIONS[0], "",
-        _md_table(["Question", "Actor", "n", "Effect [95% CI]", "Statistic", "p", "Adjusted p",
-                   "Verdict"], rows), "",
+        SECTIONS[0],
+        "",
+        _md_table(["Question", "Actor", "n", "Effect [95% CI]", "Statistic", "p", "Adjusted p", "Verdict"], rows),
+        "",
         f"Seeds are the unit of analysis ({n_seeds} seeds in this run). The family is the {m} "
         f"tests that could be computed; p-values are Holm-adjusted and a test is **real** when "
         f"its adjusted p < {alpha:g}. **cannot be shown with N seeds**: even if every test of "
@@ -436,19 +486,21 @@ def _section_verdicts(verdicts: pd.DataFrame, alpha: float, n_seeds: int) -> lis
         "Wilcoxon with all differences of one sign; Friedman with every seed ranking the levels"
         " identically), this test's Holm-adjusted p would not be below alpha. **n/a**: no test"
         " (reason given). CIs are 95 % BCa bootstrap intervals over seeds (n/a with fewer than "
-        "3 distinct per-seed values).", "",
-        *definitions, "",
-        "Test details (effect size: matched-pairs rank-biserial for Wilcoxon, Kendall's W for "
-        "Friedman):", "",
-        _md_table(["Question", "Actor", "Test", "Alternative", "Effect size", "Level means",
-                   "Notes"], details), "",
+        "3 distinct per-seed values).",
+        "",
+        *definitions,
+        "",
+        "Test details (effect size: matched-pairs rank-biserial for Wilcoxon, Kendall's W for Friedman):",
+        "",
+        _md_table(["Question", "Actor", "Test", "Alternative", "Effect size", "Level means", "Notes"], details),
+        "",
     ]
 
 
 def _section_claims(claim_rows: list[dict]) -> list[str]:
     lines = [SECTIONS[1], ""]
     for c in claim_rows:
-        lines.append(f"- **\"{c['claim']}\"** ({c['question']}): {c['sentence']}")
+        lines.append(f'- **"{c["claim"]}"** ({c["question"]}): {c["sentence"]}')
     return lines + [""]
 
 
@@ -461,33 +513,53 @@ def _wilson_rows(df: pd.DataFrame) -> list[dict]:
     for n_test, group in sub.groupby("n_test"):
         for label, acc in (("observed mean", float(group["accuracy"].mean())), ("worst case", 0.5)):
             low, high = stats.wilson_interval(acc, int(n_test))
-            rows.append({"n_test": int(n_test), "accuracy_kind": label, "accuracy": acc,
-                         "low": low, "high": high, "half_width": (high - low) / 2,
-                         "n_rows": int(len(group))})
+            rows.append(
+                {
+                    "n_test": int(n_test),
+                    "accuracy_kind": label,
+                    "accuracy": acc,
+                    "low": low,
+                    "high": high,
+                    "half_width": (high - low) / 2,
+                    "n_rows": int(len(group)),
+                }
+            )
     return rows
 
 
-def _section_power(verdicts: pd.DataFrame, wilson: list[dict], alpha: float,
-                   min_effect: float) -> list[str]:
+def _section_power(verdicts: pd.DataFrame, wilson: list[dict], alpha: float, min_effect: float) -> list[str]:
     lines = [SECTIONS[2], "", "### Noise of a single evaluation", ""]
     if wilson:
         lines += [
             "95 % Wilson interval of one accuracy measured on n_test test images "
-            "(statsmodels `proportion_confint`, method=\"wilson\"):", "",
-            _md_table(["n_test", "Accuracy", "Value", "95% Wilson interval", "± half-width",
-                       "Rows"],
-                      [(w["n_test"], w["accuracy_kind"], _f(w["accuracy"]),
-                        f"[{_f(w['low'])}, {_f(w['high'])}]", _f(w["half_width"]), w["n_rows"])
-                       for w in wilson]), "",
+            '(statsmodels `proportion_confint`, method="wilson"):',
+            "",
+            _md_table(
+                ["n_test", "Accuracy", "Value", "95% Wilson interval", "± half-width", "Rows"],
+                [
+                    (
+                        w["n_test"],
+                        w["accuracy_kind"],
+                        _f(w["accuracy"]),
+                        f"[{_f(w['low'])}, {_f(w['high'])}]",
+                        _f(w["half_width"]),
+                        w["n_rows"],
+                    )
+                    for w in wilson
+                ],
+            ),
+            "",
             "Differences between two models on one seed smaller than about this half-width are "
-            "within the sampling noise of the test set.", "",
+            "within the sampling noise of the test set.",
+            "",
         ]
     else:
         lines += [f"n_test / accuracy: {NOT_RECORDED}.", ""]
     threshold = verdicts["power_alpha"].dropna()
     thr = _p(threshold.iloc[0]) if len(threshold) else "n/a"
     lines += [
-        "### Seeds needed", "",
+        "### Seeds needed",
+        "",
         f"Seeds for 80 % power at Holm's first-step threshold alpha/m = {thr} (conservative: "
         "Holm can only do better), for the observed effect and for an effect of "
         f"{min_effect:g}. Approximation: paired-t power (statsmodels `TTestPower`) with the "
@@ -497,12 +569,31 @@ def _section_power(verdicts: pd.DataFrame, wilson: list[dict], alpha: float,
         "worst level, so the power is that of detecting the range as a paired comparison of "
         "the two extreme levels (conservative when middle levels also differ; the observed "
         "range is biased upward, so its seed count is optimistic). Never below the smallest n "
-        "at which the test can reach the threshold at all.", "",
-        _md_table(["Question", "Actor", "n", "Effect", "SD of per-seed differences",
-                   "Seeds (observed effect)", f"Seeds (effect {min_effect:g})"],
-                  [(_question_label(r["question"]), _actor_label(r["actor"]), int(r["n"]),
-                    _f(r["effect"], 4), _f(r["sd"], 4), _seeds(r["seeds_for_80_power_observed"]),
-                    _seeds(r["seeds_for_80_power_min_effect"])) for _, r in verdicts.iterrows()]),
+        "at which the test can reach the threshold at all.",
+        "",
+        _md_table(
+            [
+                "Question",
+                "Actor",
+                "n",
+                "Effect",
+                "SD of per-seed differences",
+                "Seeds (observed effect)",
+                f"Seeds (effect {min_effect:g})",
+            ],
+            [
+                (
+                    _question_label(r["question"]),
+                    _actor_label(r["actor"]),
+                    int(r["n"]),
+                    _f(r["effect"], 4),
+                    _f(r["sd"], 4),
+                    _seeds(r["seeds_for_80_power_observed"]),
+                    _seeds(r["seeds_for_80_power_min_effect"]),
+                )
+                for _, r in verdicts.iterrows()
+            ],
+        ),
         "",
     ]
     return lines
@@ -517,51 +608,78 @@ def _baselines(df: pd.DataFrame, metric: str) -> dict[str, float]:
     return values.groupby(sub["eval_actor"].astype(str)).mean().to_dict()
 
 
-def _section_matrices(mats: dict[str, stats.OrderMatrix], cl: pd.DataFrame,
-                      baselines: dict[str, float], metric: str) -> list[str]:
-    lines = [SECTIONS[3], "",
-             f"Mean ± sd over seeds of {metric} of the shared model after each stage (rows) on "
-             "each actor (columns, in training order).", ""]
+def _section_matrices(
+    mats: dict[str, stats.OrderMatrix], cl: pd.DataFrame, baselines: dict[str, float], metric: str
+) -> list[str]:
+    lines = [
+        SECTIONS[3],
+        "",
+        f"Mean ± sd over seeds of {metric} of the shared model after each stage (rows) on "
+        "each actor (columns, in training order).",
+        "",
+    ]
     if not mats:
         lines += ["No complete shared orders in results.csv.", ""]
     for name, mat in mats.items():
         actors = list(mat.mean.columns)
         rows = []
         for stage in mat.mean.index:
-            rows.append([stage, actors[stage - 1]] + [
-                f"{_f(mat.mean.loc[stage, a])} ± {_f(mat.sd.loc[stage, a])}"
-                if _finite(mat.mean.loc[stage, a]) else "n/a" for a in actors])
+            rows.append(
+                [stage, actors[stage - 1]]
+                + [
+                    f"{_f(mat.mean.loc[stage, a])} ± {_f(mat.sd.loc[stage, a])}"
+                    if _finite(mat.mean.loc[stage, a])
+                    else "n/a"
+                    for a in actors
+                ]
+            )
         rows.append(["untrained (b)", "-"] + [_f(baselines.get(a, np.nan)) for a in actors])
-        lines += [f"### {name.replace('>', ' > ')} ({mat.n_seeds} seeds)", "",
-                  _md_table(["Stage", "Trained"] + actors, rows), ""]
+        lines += [
+            f"### {name.replace('>', ' > ')} ({mat.n_seeds} seeds)",
+            "",
+            _md_table(["Stage", "Trained"] + actors, rows),
+            "",
+        ]
     lines += [
-        "### Continual-learning metrics", "",
+        "### Continual-learning metrics",
+        "",
         "Per order and seed, then mean ± sd over seeds: ACC = mean final accuracy over actors; "
         "BWT = mean over earlier actors of final minus just-trained accuracy (Lopez-Paz & "
         "Ranzato 2017); FWT = mean over later actors of the accuracy just before training them "
         "minus the untrained baseline b_j (ibid.); forgetting = mean over earlier actors of the "
-        "best accuracy at stages 1..k-1 minus the final (Chaudhry et al. 2018).", "",
+        "best accuracy at stages 1..k-1 minus the final (Chaudhry et al. 2018).",
+        "",
     ]
     if cl.empty:
         lines += ["No complete shared orders in results.csv.", ""]
     else:
-        lines += [_md_table(
-            ["Order", "Seeds", "ACC", "BWT", "FWT", "Forgetting"],
-            [(r["order"], int(r["n_seeds"]))
-             + tuple(f"{_f(r[c])} ± {_f(r[c + '_sd'])}" if _finite(r[c]) else "n/a"
-                     for c in stats.CL_COLUMNS) for _, r in cl.iterrows()]), ""]
+        lines += [
+            _md_table(
+                ["Order", "Seeds", "ACC", "BWT", "FWT", "Forgetting"],
+                [
+                    (r["order"], int(r["n_seeds"]))
+                    + tuple(f"{_f(r[c])} ± {_f(r[c + '_sd'])}" if _finite(r[c]) else "n/a" for c in stats.CL_COLUMNS)
+                    for _, r in cl.iterrows()
+                ],
+            ),
+            "",
+        ]
     return lines
 
 
 def _section_plots(plots: dict[str, str], n_orders: int) -> list[str]:
-    capped = (f" (first {MAX_HEATMAPS} of {n_orders} orders)" if n_orders > MAX_HEATMAPS
-              else "")
+    capped = f" (first {MAX_HEATMAPS} of {n_orders} orders)" if n_orders > MAX_HEATMAPS else ""
     return [
-        SECTIONS[4], "",
-        f"![Accuracy by position per actor]({plots['position']})", "",
-        f"![Forgetting per actor]({plots['forgetting']})", "",
-        f"![Shared vs fresh, paired by seed]({plots['shared_vs_fresh']})", "",
-        f"![Mean matrix per order{capped}]({plots['matrices']})", "",
+        SECTIONS[4],
+        "",
+        f"![Accuracy by position per actor]({plots['position']})",
+        "",
+        f"![Forgetting per actor]({plots['forgetting']})",
+        "",
+        f"![Shared vs fresh, paired by seed]({plots['shared_vs_fresh']})",
+        "",
+        f"![Mean matrix per order{capped}]({plots['matrices']})",
+        "",
     ]
 
 
@@ -572,8 +690,7 @@ def _config_block(config: object) -> list[str]:
     for key, value in config.items():
         lines.append(f"**{key}**:")
         lines.append("")
-        if isinstance(value, dict) and value and all(
-                not isinstance(v, (dict, list)) for v in value.values()):
+        if isinstance(value, dict) and value and all(not isinstance(v, (dict, list)) for v in value.values()):
             lines.append(_md_table(["Key", "Value"], [(k, v) for k, v in value.items()]))
         else:
             lines += ["```json", json.dumps(value, default=str), "```"]
@@ -585,8 +702,11 @@ def trainings_summary(trainings: pd.DataFrame | None) -> dict | None:
     """Count, time and throughput of the trainings (overall and per ``path``)."""
     if trainings is None or trainings.empty:
         return None
-    num = {c: pd.to_numeric(trainings[c], errors="coerce") for c in
-           ("seconds", "images_per_second", "n_train") if c in trainings.columns}
+    num = {
+        c: pd.to_numeric(trainings[c], errors="coerce")
+        for c in ("seconds", "images_per_second", "n_train")
+        if c in trainings.columns
+    }
     out: dict = {"trainings": int(len(trainings))}
     if "seconds" in num:
         out["total_seconds"] = float(num["seconds"].sum())
@@ -595,10 +715,16 @@ def trainings_summary(trainings: pd.DataFrame | None) -> dict | None:
         out["median_images_per_second"] = float(num["images_per_second"].median())
     if "path" in trainings.columns and "seconds" in num:
         grouped = pd.DataFrame({"path": trainings["path"].astype(str), **num}).groupby("path")
-        out["by_path"] = {p: {"trainings": int(len(g)), "total_seconds": float(g["seconds"].sum()),
-                              "median_images_per_second": float(g["images_per_second"].median())
-                              if "images_per_second" in g else None}
-                          for p, g in grouped}
+        out["by_path"] = {
+            p: {
+                "trainings": int(len(g)),
+                "total_seconds": float(g["seconds"].sum()),
+                "median_images_per_second": float(g["images_per_second"].median())
+                if "images_per_second" in g
+                else None,
+            }
+            for p, g in grouped
+        }
     return out
 
 
@@ -617,29 +743,38 @@ def sessions_summary(sessions: pd.DataFrame | None) -> dict | None:
     return out
 
 
-def _section_provenance(df: pd.DataFrame, ix: stats.RunIndex, optional: dict,
-                        metric: str) -> list[str]:
+def _section_provenance(df: pd.DataFrame, ix: stats.RunIndex, optional: dict, metric: str) -> list[str]:
     cond_counts = df["condition"].astype(str).value_counts().to_dict()
-    n_test = (sorted(pd.to_numeric(df["n_test"], errors="coerce").dropna().astype(int).unique())
-              if "n_test" in df.columns else [])
+    n_test = (
+        sorted(pd.to_numeric(df["n_test"], errors="coerce").dropna().astype(int).unique())
+        if "n_test" in df.columns
+        else []
+    )
     seeds = list(ix.seeds)
     seed_text = ", ".join(map(str, seeds[:30])) + (" ..." if len(seeds) > 30 else "")
     lines = [
-        SECTIONS[5], "", "### Data", "",
-        _md_table(["Item", "Value"], [
-            ("results.csv rows", len(df)), ("metric", metric),
-            ("seeds", f"{len(seeds)} ({seed_text})"),
-            ("actors (k)", f"{ix.k}: {', '.join(ix.actors)}"),
-            ("complete shared orders", len(ix.orders)),
-            ("rows per condition", ", ".join(f"{k}: {v}" for k, v in cond_counts.items())),
-            ("n_test", ", ".join(map(str, n_test)) or NOT_RECORDED),
-        ]), "",
+        SECTIONS[5],
+        "",
+        "### Data",
+        "",
+        _md_table(
+            ["Item", "Value"],
+            [
+                ("results.csv rows", len(df)),
+                ("metric", metric),
+                ("seeds", f"{len(seeds)} ({seed_text})"),
+                ("actors (k)", f"{ix.k}: {', '.join(ix.actors)}"),
+                ("complete shared orders", len(ix.orders)),
+                ("rows per condition", ", ".join(f"{k}: {v}" for k, v in cond_counts.items())),
+                ("n_test", ", ".join(map(str, n_test)) or NOT_RECORDED),
+            ],
+        ),
+        "",
     ]
     config = optional["config"]
     lines += ["### Configuration, versions, machine", ""]
     if config is None:
-        lines += [f"config.json: {NOT_RECORDED} (configuration, dataset, versions, machine: "
-                  f"{NOT_RECORDED}).", ""]
+        lines += [f"config.json: {NOT_RECORDED} (configuration, dataset, versions, machine: {NOT_RECORDED}).", ""]
     else:
         if isinstance(config, dict):
             for key in ("config", "dataset", "versions", "machine"):
@@ -657,8 +792,7 @@ def _section_provenance(df: pd.DataFrame, ix: stats.RunIndex, optional: dict,
     if trainings is None:
         lines.append(f"- trainings.csv (throughput): {NOT_RECORDED}")
     else:
-        lines.append("- trainings: " + ", ".join(f"{k} = {_num(v)}" for k, v in trainings.items()
-                                                 if k != "by_path"))
+        lines.append("- trainings: " + ", ".join(f"{k} = {_num(v)}" for k, v in trainings.items() if k != "by_path"))
         for path, s in trainings.get("by_path", {}).items():
             lines.append(f"  - {path}: " + ", ".join(f"{k} = {_num(v)}" for k, v in s.items()))
     for note in optional["notes"]:
@@ -678,8 +812,7 @@ def _num(v: object) -> str:
 # Entry point
 
 
-def write_report(run_dir: Path, metric: str = "accuracy", alpha: float = 0.05,
-                 min_effect: float = 0.05) -> Path:
+def write_report(run_dir: Path, metric: str = "accuracy", alpha: float = 0.05, min_effect: float = 0.05) -> Path:
     """Analyse ``run_dir/results.csv``; write report.md, report.json, verdicts.csv and plots.
 
     Returns the path of report.md. Raises ``ValueError`` (one line naming the file) when
@@ -699,9 +832,13 @@ def write_report(run_dir: Path, metric: str = "accuracy", alpha: float = 0.05,
     claim_rows = claims(verdicts, len(ix.seeds), min_effect)
     plots = _plots(run_dir, series, verdicts, pairs, mats, metric)
 
-    md = [f"# Report: {run_dir.name}", "",
-          f"Metric: `{metric}`, alpha = {alpha:g}, min effect = {min_effect:g}; "
-          f"{len(ix.seeds)} seeds, {ix.k} actors, {len(ix.orders)} shared orders.", ""]
+    md = [
+        f"# Report: {run_dir.name}",
+        "",
+        f"Metric: `{metric}`, alpha = {alpha:g}, min effect = {min_effect:g}; "
+        f"{len(ix.seeds)} seeds, {ix.k} actors, {len(ix.orders)} shared orders.",
+        "",
+    ]
     md += _section_verdicts(verdicts, alpha, len(ix.seeds))
     md += _section_claims(claim_rows)
     md += _section_power(verdicts, wilson, alpha, min_effect)
@@ -714,26 +851,44 @@ def write_report(run_dir: Path, metric: str = "accuracy", alpha: float = 0.05,
     verdicts[list(stats.VERDICT_COLUMNS)].to_csv(run_dir / "verdicts.csv", index=False)
 
     payload = {
-        "run_dir": str(run_dir), "metric": metric, "alpha": alpha, "min_effect": min_effect,
-        "n_seeds": len(ix.seeds), "seeds": list(ix.seeds), "actors": list(ix.actors),
-        "k": ix.k, "orders": [">".join(o) for o in ix.orders],
-        "questions": {q.qid: {"title": q.title, "test": q.test, "alternative": q.alternative,
-                              "series": q.series, "effect": q.effect}
-                      for q in stats.QUESTIONS.values()},
+        "run_dir": str(run_dir),
+        "metric": metric,
+        "alpha": alpha,
+        "min_effect": min_effect,
+        "n_seeds": len(ix.seeds),
+        "seeds": list(ix.seeds),
+        "actors": list(ix.actors),
+        "k": ix.k,
+        "orders": [">".join(o) for o in ix.orders],
+        "questions": {
+            q.qid: {
+                "title": q.title,
+                "test": q.test,
+                "alternative": q.alternative,
+                "series": q.series,
+                "effect": q.effect,
+            }
+            for q in stats.QUESTIONS.values()
+        },
         "verdicts": verdicts,
         "claims": claim_rows,
-        "power": {"alpha_per_test": verdicts["power_alpha"].iloc[0] if len(verdicts) else None,
-                  "wilcoxon_are": stats.WILCOXON_ARE, "wilson": wilson},
-        "accuracy_matrices": {name: {"n_seeds": m.n_seeds,
-                                     "mean": m.mean.to_dict(orient="index"),
-                                     "sd": m.sd.to_dict(orient="index")}
-                              for name, m in mats.items()},
+        "power": {
+            "alpha_per_test": verdicts["power_alpha"].iloc[0] if len(verdicts) else None,
+            "wilcoxon_are": stats.WILCOXON_ARE,
+            "wilson": wilson,
+        },
+        "accuracy_matrices": {
+            name: {"n_seeds": m.n_seeds, "mean": m.mean.to_dict(orient="index"), "sd": m.sd.to_dict(orient="index")}
+            for name, m in mats.items()
+        },
         "baselines": baselines,
         "cl_metrics": cl,
-        "provenance": {"config": optional["config"],
-                       "trainings": trainings_summary(optional["trainings"]),
-                       "sessions": sessions_summary(optional["sessions"]),
-                       "notes": optional["notes"]},
+        "provenance": {
+            "config": optional["config"],
+            "trainings": trainings_summary(optional["trainings"]),
+            "sessions": sessions_summary(optional["sessions"]),
+            "notes": optional["notes"],
+        },
         "plots": plots,
     }
     (run_dir / "report.json").write_text(json.dumps(jsonable(payload), indent=1, allow_nan=False))

@@ -10,6 +10,10 @@ Design (documented in the report as well):
 * A shared model after stage t of order o depends only on the prefix o[:t], so every metric is
   looked up by (seed, prefix, eval actor); rows that repeat across orders sharing a prefix are
   averaged (they are identical).
+* Missing data: within a seed, orders with a missing evaluation are skipped (the ``note``
+  column counts them); a seed with no usable order for a value is dropped from that test
+  (noted); fewer than 3 seeds, k < 3 levels for Friedman, all-zero differences or all-tied
+  levels give the verdict "n/a" with a ``reason`` instead of a test.
 * Per-seed series are rounded to 12 decimals so that floating-point noise (0.3 - 0.1 vs 0.2)
   counts as a tie or a zero, as it would with exact fractions of n_test.
 * Q2-Q4 use the Wilcoxon signed-rank test (scipy's ``method="auto"``: exact without ties,
@@ -28,8 +32,10 @@ Design (documented in the report as well):
   by the asymptotic relative efficiency (ARE) of the rank test under normality: 3/pi for
   Wilcoxon, 3/pi * k/(k+1) for Friedman with k levels (Noether). For Friedman questions the
   "difference" is the per-seed difference between the best and the worst level, i.e. the
-  power to detect the observed range as a paired comparison of the two extreme levels.
-  The result is never below the smallest n at which the test can reach the threshold at all.
+  power to detect the observed range as a paired comparison of the two extreme levels
+  (conservative when the middle levels differ too: in simulation a linear order effect was
+  detected more often than predicted). The result is never below the smallest n at which
+  the test can reach the threshold at all.
 """
 
 from __future__ import annotations
@@ -47,9 +53,24 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
 RESULT_COLUMNS: tuple[str, ...] = (
-    "seed", "condition", "order", "stage", "trained_actor", "eval_actor", "position",
-    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
-    "tp", "fp", "tn", "fn", "n_test",
+    "seed",
+    "condition",
+    "order",
+    "stage",
+    "trained_actor",
+    "eval_actor",
+    "position",
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "n_test",
 )
 """Columns written by ``harness permute`` to results.csv."""
 
@@ -57,14 +78,36 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("seed", "condition", "order", "stage", "eva
 """Columns the analysis cannot do without (plus the metric column)."""
 
 VERDICT_COLUMNS: tuple[str, ...] = (
-    "question", "actor", "n", "effect", "ci_low", "ci_high", "statistic", "p", "p_holm", "verdict",
+    "question",
+    "actor",
+    "n",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "statistic",
+    "p",
+    "p_holm",
+    "verdict",
 )
 """Columns of verdicts.csv, in order."""
 
 EXTRA_COLUMNS: tuple[str, ...] = (
-    "title", "test", "alternative", "effect_kind", "effect_size", "effect_size_kind",
-    "n_levels", "level_means", "sd", "min_p_attainable", "min_p_holm_attainable", "reason",
-    "ci_note", "note", "seeds_for_80_power_observed", "seeds_for_80_power_min_effect",
+    "title",
+    "test",
+    "alternative",
+    "effect_kind",
+    "effect_size",
+    "effect_size_kind",
+    "n_levels",
+    "level_means",
+    "sd",
+    "min_p_attainable",
+    "min_p_holm_attainable",
+    "reason",
+    "ci_note",
+    "note",
+    "seeds_for_80_power_observed",
+    "seeds_for_80_power_min_effect",
     "power_alpha",
 )
 """Further columns of :func:`run_tests` (report.json carries them all)."""
@@ -104,32 +147,51 @@ class Question:
 
 QUESTIONS: dict[str, Question] = {
     "Q1": Question(
-        "Q1", "order effect on learning X", "friedman", "two-sided", True,
+        "Q1",
+        "order effect on learning X",
+        "friedman",
+        "two-sided",
+        True,
         "a_s(p) = mean over orders with pos(X) = p of R[p][X], p = 1..k",
         "range (max - min over p) of the seed-mean a(p)",
         "shared rows with X trained at every position",
     ),
     "Q2": Question(
-        "Q2", "shared vs fresh on X", "wilcoxon", "two-sided", True,
+        "Q2",
+        "shared vs fresh on X",
+        "wilcoxon",
+        "two-sided",
+        True,
         "d_s = mean over orders with pos(X) > 1 of R[pos(X)][X] - F[X]",
         "mean of d_s (shared minus fresh)",
         "fresh rows of X and shared rows with X at stage > 1",
     ),
     "Q3": Question(
-        "Q3", "forgetting of X", "wilcoxon", "greater", True,
+        "Q3",
+        "forgetting of X",
+        "wilcoxon",
+        "greater",
+        True,
         "f_s = mean over orders with pos(X) < k of R[pos(X)][X] - R[k][X]",
         "mean of f_s (accuracy lost by the end of the order)",
         "shared rows at the stage X is trained and at the last stage",
     ),
     "Q4": Question(
-        "Q4", "retention of X beyond transfer", "wilcoxon", "greater", True,
-        "r_s = mean over orders with pos(X) < k of R[k][X] - C[X] "
-        "(C = shared model trained on the order without X)",
+        "Q4",
+        "retention of X beyond transfer",
+        "wilcoxon",
+        "greater",
+        True,
+        "r_s = mean over orders with pos(X) < k of R[k][X] - C[X] (C = shared model trained on the order without X)",
         "mean of r_s (final model minus a model that never saw X)",
         "shared rows of the final stage and of the order without X",
     ),
     "Q5": Question(
-        "Q5", "actor effect (fresh models)", "friedman", "two-sided", False,
+        "Q5",
+        "actor effect (fresh models)",
+        "friedman",
+        "two-sided",
+        False,
         "F_s[X] = fresh model of X on X, for every actor X",
         "range (max - min over actors) of the seed-mean F[X]",
         "fresh rows of every actor",
@@ -156,8 +218,7 @@ def validate_results(df: pd.DataFrame, metric: str = "accuracy") -> None:
     if missing:
         raise ValueError(f"lacks column(s) {', '.join(missing)}")
     if metric not in df.columns:
-        numeric = [c for c in df.columns if c not in REQUIRED_COLUMNS
-                   and pd.api.types.is_numeric_dtype(df[c])]
+        numeric = [c for c in df.columns if c not in REQUIRED_COLUMNS and pd.api.types.is_numeric_dtype(df[c])]
         raise ValueError(f"has no metric column {metric!r}; numeric columns: {', '.join(numeric)}")
     values = pd.to_numeric(df[metric], errors="coerce")
     if values.notna().sum() == 0:
@@ -244,15 +305,13 @@ def build_index(df: pd.DataFrame, metric: str = "accuracy") -> RunIndex:
             untrained[ev] = row
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        shared = {key: (v[0] if len(v) == 1 else np.nanmean(np.vstack(v), axis=0))
-                  for key, v in collected.items()}
+        shared = {key: (v[0] if len(v) == 1 else np.nanmean(np.vstack(v), axis=0)) for key, v in collected.items()}
 
     actor_set = ({a for p in parsed.values() for a in p} | {t for t, _ in fresh}) - {""}
     if not actor_set:
         actor_set = set(evals)
     actors = tuple(sorted(actor_set))
-    orders = tuple(sorted(p for p in set(parsed.values())
-                          if len(p) == len(actors) and set(p) == actor_set))
+    orders = tuple(sorted(p for p in set(parsed.values()) if len(p) == len(actors) and set(p) == actor_set))
     return RunIndex(tuple(seeds), actors, orders, shared, fresh, untrained)
 
 
@@ -260,30 +319,46 @@ def build_index(df: pd.DataFrame, metric: str = "accuracy") -> RunIndex:
 # Per-seed series
 
 
-def _mean(arrays: list[np.ndarray], n: int) -> np.ndarray:
-    """Mean over orders within each seed; NaN if any order is missing (complete cases only)."""
+def _mean(arrays: list[np.ndarray], n: int) -> tuple[np.ndarray, int]:
+    """Mean over orders within each seed, skipping missing values, and how many were missing
+    in seeds that kept at least one (a seed with none is NaN and dropped by the tests)."""
     if not arrays:
-        return np.full(n, np.nan)
-    return np.round(np.mean(np.vstack(arrays), axis=0), SEED_EFFECT_DECIMALS)
+        return np.full(n, np.nan), 0
+    stacked = np.vstack(arrays)
+    missing = np.isnan(stacked)
+    kept = ~missing.all(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(stacked, axis=0)
+    return np.round(mean, SEED_EFFECT_DECIMALS), int(missing[:, kept].sum())
+
+
+def _series(ix: RunIndex, arrays: list[np.ndarray], name: str) -> pd.Series:
+    values, missing = _mean(arrays, len(ix.seeds))
+    out = pd.Series(values, index=pd.Index(ix.seeds, name="seed"), name=name)
+    out.attrs["missing"] = missing
+    return out
+
+
+def _frame(ix: RunIndex, columns: dict[object, list[np.ndarray]]) -> pd.DataFrame:
+    means = {c: _mean(arrays, len(ix.seeds)) for c, arrays in columns.items()}
+    out = pd.DataFrame({c: m[0] for c, m in means.items()}, index=pd.Index(ix.seeds, name="seed"))
+    out.attrs["missing"] = sum(m[1] for m in means.values())
+    return out
 
 
 def _q1(ix: RunIndex, x: str) -> pd.DataFrame:
-    n, k = len(ix.seeds), ix.k
-    cols = {p: _mean([ix.r(o[:p], x) for o in ix.orders if o[p - 1] == x], n)
-            for p in range(1, k + 1)}
-    return pd.DataFrame(cols, index=pd.Index(ix.seeds, name="seed"))
+    return _frame(ix, {p: [ix.r(o[:p], x) for o in ix.orders if o[p - 1] == x] for p in range(1, ix.k + 1)})
 
 
 def _q2(ix: RunIndex, x: str) -> pd.Series:
-    n = len(ix.seeds)
     diffs = [ix.r(o[: o.index(x) + 1], x) - ix.f(x, x) for o in ix.orders if o.index(x) > 0]
-    return pd.Series(_mean(diffs, n), index=pd.Index(ix.seeds, name="seed"), name="d")
+    return _series(ix, diffs, "d")
 
 
 def _q3(ix: RunIndex, x: str) -> pd.Series:
-    n, k = len(ix.seeds), ix.k
-    diffs = [ix.r(o[: o.index(x) + 1], x) - ix.r(o, x) for o in ix.orders if o.index(x) < k - 1]
-    return pd.Series(_mean(diffs, n), index=pd.Index(ix.seeds, name="seed"), name="f")
+    diffs = [ix.r(o[: o.index(x) + 1], x) - ix.r(o, x) for o in ix.orders if o.index(x) < ix.k - 1]
+    return _series(ix, diffs, "f")
 
 
 def _without(order: tuple[str, ...], x: str) -> tuple[str, ...]:
@@ -291,15 +366,12 @@ def _without(order: tuple[str, ...], x: str) -> tuple[str, ...]:
 
 
 def _q4(ix: RunIndex, x: str) -> pd.Series:
-    n, k = len(ix.seeds), ix.k
-    diffs = [ix.r(o, x) - ix.r(_without(o, x), x) for o in ix.orders if o.index(x) < k - 1]
-    return pd.Series(_mean(diffs, n), index=pd.Index(ix.seeds, name="seed"), name="r")
+    diffs = [ix.r(o, x) - ix.r(_without(o, x), x) for o in ix.orders if o.index(x) < ix.k - 1]
+    return _series(ix, diffs, "r")
 
 
 def _q5(ix: RunIndex) -> pd.DataFrame:
-    n = len(ix.seeds)
-    cols = {x: _mean([ix.f(x, x)], n) for x in ix.actors}
-    return pd.DataFrame(cols, index=pd.Index(ix.seeds, name="seed"))
+    return _frame(ix, {x: [ix.f(x, x)] for x in ix.actors})
 
 
 SeriesMap = dict[tuple[str, str], "pd.Series | pd.DataFrame"]
@@ -310,7 +382,8 @@ def per_seed_series(df: pd.DataFrame, metric: str = "accuracy") -> SeriesMap:
 
     Wilcoxon questions (Q2-Q4) give a Series of per-seed differences; Friedman questions
     (Q1: columns = positions 1..k, Q5: columns = actors) give a seeds x levels DataFrame.
-    A seed missing any model a value needs is NaN there (complete cases only).
+    Within a seed, orders with a missing evaluation are skipped (``attrs["missing"]`` counts
+    them); a seed left with no order for a value is NaN there and dropped by the tests.
     """
     ix = build_index(df, metric)
     out: SeriesMap = {}
@@ -329,10 +402,8 @@ def shared_fresh_pairs(df: pd.DataFrame, metric: str = "accuracy") -> pd.DataFra
     ix = build_index(df, metric)
     frames = []
     for x in ix.actors:
-        shared = _mean([ix.r(o[: o.index(x) + 1], x) for o in ix.orders if o.index(x) > 0],
-                       len(ix.seeds))
-        frames.append(pd.DataFrame({"seed": list(ix.seeds), "actor": x, "shared": shared,
-                                    "fresh": ix.f(x, x)}))
+        shared, _ = _mean([ix.r(o[: o.index(x) + 1], x) for o in ix.orders if o.index(x) > 0], len(ix.seeds))
+        frames.append(pd.DataFrame({"seed": list(ix.seeds), "actor": x, "shared": shared, "fresh": ix.f(x, x)}))
     if not frames:
         return pd.DataFrame(columns=["seed", "actor", "shared", "fresh"])
     return pd.concat(frames, ignore_index=True)
@@ -387,23 +458,45 @@ def kendalls_w(statistic: float, n: int, k: int) -> float:
 
 def _empty_row(q: Question, actor: str) -> dict:
     return {
-        "question": q.qid, "actor": actor, "n": 0, "effect": np.nan, "ci_low": np.nan,
-        "ci_high": np.nan, "statistic": np.nan, "p": np.nan, "p_holm": np.nan, "verdict": "",
+        "question": q.qid,
+        "actor": actor,
+        "n": 0,
+        "effect": np.nan,
+        "ci_low": np.nan,
+        "ci_high": np.nan,
+        "statistic": np.nan,
+        "p": np.nan,
+        "p_holm": np.nan,
+        "verdict": "",
         "title": q.title,
         "test": "Wilcoxon signed-rank" if q.test == "wilcoxon" else "Friedman",
-        "alternative": q.alternative, "effect_kind": q.effect, "effect_size": np.nan,
+        "alternative": q.alternative,
+        "effect_kind": q.effect,
+        "effect_size": np.nan,
         "effect_size_kind": "rank-biserial" if q.test == "wilcoxon" else "Kendall's W",
-        "n_levels": 2 if q.test == "wilcoxon" else 0, "level_means": "", "sd": np.nan,
-        "min_p_attainable": np.nan, "min_p_holm_attainable": np.nan, "reason": "",
-        "ci_note": "", "note": "",
-        "seeds_for_80_power_observed": np.nan, "seeds_for_80_power_min_effect": np.nan,
+        "n_levels": 2 if q.test == "wilcoxon" else 0,
+        "level_means": "",
+        "sd": np.nan,
+        "min_p_attainable": np.nan,
+        "min_p_holm_attainable": np.nan,
+        "reason": "",
+        "ci_note": "",
+        "note": "",
+        "seeds_for_80_power_observed": np.nan,
+        "seeds_for_80_power_min_effect": np.nan,
         "power_alpha": np.nan,
     }
 
 
-def _dropped_note(n_total: int, n: int) -> str:
-    dropped = n_total - n
-    return f"{dropped} of {n_total} seeds dropped for missing data" if 0 < n < n_total else ""
+def _missing_note(data: pd.Series | pd.DataFrame, n: int) -> str:
+    """Say how much data was missing: whole seeds dropped, order values skipped."""
+    notes = []
+    if 0 < n < len(data):
+        notes.append(f"{len(data) - n} of {len(data)} seeds dropped for missing data")
+    missing = data.attrs.get("missing", 0)
+    if missing:
+        notes.append(f"{missing} per-order values missing, averaged over the other orders")
+    return "; ".join(notes)
 
 
 def _wilcoxon_row(q: Question, actor: str, series: pd.Series) -> dict:
@@ -411,7 +504,7 @@ def _wilcoxon_row(q: Question, actor: str, series: pd.Series) -> dict:
     d = series.to_numpy(float)
     d = d[~np.isnan(d)]
     n = len(d)
-    row["n"], row["note"] = n, _dropped_note(len(series), n)
+    row["n"], row["note"] = n, _missing_note(series, n)
     if n:
         row["effect"] = float(np.mean(d))
     if n > 1:
@@ -427,8 +520,7 @@ def _wilcoxon_row(q: Question, actor: str, series: pd.Series) -> dict:
     res = sps.wilcoxon(d, alternative=q.alternative)
     row["statistic"], row["p"] = float(res.statistic), float(res.pvalue)
     row["effect_size"] = rank_biserial(d)
-    row["min_p_attainable"] = min_attainable_p("wilcoxon", int(np.count_nonzero(d)),
-                                               alternative=q.alternative)
+    row["min_p_attainable"] = min_attainable_p("wilcoxon", int(np.count_nonzero(d)), alternative=q.alternative)
     return row
 
 
@@ -438,11 +530,10 @@ def _friedman_row(q: Question, actor: str, table: pd.DataFrame) -> dict:
     k = values.shape[1]
     complete = values[~np.isnan(values).any(axis=1)] if k else values[:0]
     n = len(complete)
-    row["n"], row["note"], row["n_levels"] = n, _dropped_note(len(table), n), k
+    row["n"], row["note"], row["n_levels"] = n, _missing_note(table, n), k
     if n and k:
         means = complete.mean(axis=0)
-        row["level_means"] = ", ".join(f"{c}: {v:.4g}" for c, v in zip(table.columns, means,
-                                                                        strict=True))
+        row["level_means"] = ", ".join(f"{c}: {v:.4g}" for c, v in zip(table.columns, means, strict=True))
         hi, lo = int(np.argmax(means)), int(np.argmin(means))
         row["effect"] = float(means[hi] - means[lo])
         if n > 1:
@@ -497,13 +588,12 @@ def holm_verdicts(table: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     out["p_holm"] = np.nan
     out["min_p_holm_attainable"] = np.nan
     if valid.any():
-        out.loc[valid, "p_holm"] = multipletests(out.loc[valid, "p"].to_numpy(float),
-                                                 alpha=alpha, method="holm")[1]
+        out.loc[valid, "p_holm"] = multipletests(out.loc[valid, "p"].to_numpy(float), alpha=alpha, method="holm")[1]
         out.loc[valid, "min_p_holm_attainable"] = multipletests(
-            out.loc[valid, "min_p_attainable"].to_numpy(float), alpha=alpha, method="holm")[1]
+            out.loc[valid, "min_p_attainable"].to_numpy(float), alpha=alpha, method="holm"
+        )[1]
     verdicts = []
-    for ok, n, p_holm, best in zip(valid, out["n"], out["p_holm"], out["min_p_holm_attainable"],
-                                   strict=True):
+    for ok, n, p_holm, best in zip(valid, out["n"], out["p_holm"], out["min_p_holm_attainable"], strict=True):
         if not ok:
             verdicts.append(VERDICT_NA)
         elif p_holm < alpha:
@@ -524,8 +614,9 @@ def _range_of_means(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.ptp(np.stack([np.mean(s, axis=axis) for s in samples]), axis=0)
 
 
-def bootstrap_ci(data: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 9999,
-                 random_state: int = 0) -> tuple[float, float, str]:
+def bootstrap_ci(
+    data: np.ndarray, *, confidence: float = 0.95, n_resamples: int = 9999, random_state: int = 0
+) -> tuple[float, float, str]:
     """BCa bootstrap CI over seeds: of the mean (1-D data) or of the range of level means (2-D).
 
     2-D data (seeds x levels) is resampled by whole seeds (``paired=True``). Returns
@@ -533,8 +624,7 @@ def bootstrap_ci(data: np.ndarray, *, confidence: float = 0.95, n_resamples: int
     bootstrap distribution, the CI is NaN and ``note`` says why.
     """
     data = np.asarray(data, float)
-    distinct = (np.unique(data).size if data.ndim == 1
-                else np.unique(data, axis=0).shape[0] if data.size else 0)
+    distinct = np.unique(data).size if data.ndim == 1 else np.unique(data, axis=0).shape[0] if data.size else 0
     if distinct < 3:
         return np.nan, np.nan, "CI n/a: fewer than 3 distinct per-seed values"
     rng = np.random.default_rng(random_state)
@@ -542,12 +632,20 @@ def bootstrap_ci(data: np.ndarray, *, confidence: float = 0.95, n_resamples: int
         warnings.simplefilter("ignore")
         try:
             if data.ndim == 1:
-                res = sps.bootstrap((data,), np.mean, confidence_level=confidence,
-                                    n_resamples=n_resamples, method="BCa", rng=rng)
+                res = sps.bootstrap(
+                    (data,), np.mean, confidence_level=confidence, n_resamples=n_resamples, method="BCa", rng=rng
+                )
             else:
-                res = sps.bootstrap(tuple(data.T), _range_of_means, paired=True,
-                                    vectorized=True, confidence_level=confidence,
-                                    n_resamples=n_resamples, method="BCa", rng=rng)
+                res = sps.bootstrap(
+                    tuple(data.T),
+                    _range_of_means,
+                    paired=True,
+                    vectorized=True,
+                    confidence_level=confidence,
+                    n_resamples=n_resamples,
+                    method="BCa",
+                    rng=rng,
+                )
         except (ValueError, FloatingPointError) as exc:
             return np.nan, np.nan, f"CI n/a: bootstrap failed ({exc})"
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -556,8 +654,9 @@ def bootstrap_ci(data: np.ndarray, *, confidence: float = 0.95, n_resamples: int
     return low, high, ""
 
 
-def confidence_intervals(series: SeriesMap, *, confidence: float = 0.95, n_resamples: int = 9999,
-                         random_state: int = 0) -> pd.DataFrame:
+def confidence_intervals(
+    series: SeriesMap, *, confidence: float = 0.95, n_resamples: int = 9999, random_state: int = 0
+) -> pd.DataFrame:
     """95 % BCa bootstrap CI of every test's effect (columns question, actor, ci_low, ...)."""
     rows = []
     for (qid, actor), data in series.items():
@@ -565,10 +664,10 @@ def confidence_intervals(series: SeriesMap, *, confidence: float = 0.95, n_resam
         if QUESTIONS[qid].test == "friedman" and values.ndim == 2 and values.shape[1] < 2:
             low, high, note = np.nan, np.nan, "CI n/a: fewer than 2 levels"
         else:
-            low, high, note = bootstrap_ci(values, confidence=confidence,
-                                           n_resamples=n_resamples, random_state=random_state)
-        rows.append({"question": qid, "actor": actor, "ci_low": low, "ci_high": high,
-                     "ci_note": note})
+            low, high, note = bootstrap_ci(
+                values, confidence=confidence, n_resamples=n_resamples, random_state=random_state
+            )
+        rows.append({"question": qid, "actor": actor, "ci_low": low, "ci_high": high, "ci_note": note})
     return pd.DataFrame(rows, columns=["question", "actor", "ci_low", "ci_high", "ci_note"])
 
 
@@ -597,8 +696,9 @@ def _standardised(effect: float, sd: float, alternative: str) -> float:
     return dz if dz > 0 else np.nan
 
 
-def predicted_power(effect: float, sd: float, n: int, alpha: float,
-                    alternative: str = "two-sided", are: float = WILCOXON_ARE) -> float:
+def predicted_power(
+    effect: float, sd: float, n: int, alpha: float, alternative: str = "two-sided", are: float = WILCOXON_ARE
+) -> float:
     """Approximate power of a rank test with ``n`` seeds: paired-t power at n * ARE seeds.
 
     ``effect``/``sd`` is the standardised mean per-seed difference; ``alpha`` the threshold
@@ -607,13 +707,15 @@ def predicted_power(effect: float, sd: float, n: int, alpha: float,
     dz = _standardised(effect, sd, alternative)
     if not np.isfinite(dz) or n * are <= 1:
         return np.nan
-    return float(TTestPower().power(effect_size=dz, nobs=n * are, alpha=alpha,
-                                    alternative=_sm_alternative(alternative)))
+    return float(
+        TTestPower().power(effect_size=dz, nobs=n * are, alpha=alpha, alternative=_sm_alternative(alternative))
+    )
 
 
 @lru_cache(maxsize=1024)
-def min_seeds_attainable(test: str, alpha: float, k: int = 3, alternative: str = "two-sided",
-                         max_seeds: int = 10_000) -> int:
+def min_seeds_attainable(
+    test: str, alpha: float, k: int = 3, alternative: str = "two-sided", max_seeds: int = 10_000
+) -> int:
     """Smallest n whose attainable minimum p-value is below ``alpha``."""
     n = MIN_SEEDS
     while n < max_seeds and min_attainable_p(test, n, k, alternative) >= alpha:
@@ -621,9 +723,17 @@ def min_seeds_attainable(test: str, alpha: float, k: int = 3, alternative: str =
     return n
 
 
-def seeds_for_power(effect: float, sd: float, alpha: float, *, power: float = 0.8,
-                    alternative: str = "two-sided", test: str = "wilcoxon", k: int = 3,
-                    max_seeds: int = 10_000) -> float:
+def seeds_for_power(
+    effect: float,
+    sd: float,
+    alpha: float,
+    *,
+    power: float = 0.8,
+    alternative: str = "two-sided",
+    test: str = "wilcoxon",
+    k: int = 3,
+    max_seeds: int = 10_000,
+) -> float:
     """Seeds needed for ``power`` to detect ``effect`` given the per-seed sd (see module doc).
 
     NaN when undefined (sd unknown, zero effect, or an effect opposite to a one-sided
@@ -647,8 +757,7 @@ def seeds_for_power(effect: float, sd: float, alpha: float, *, power: float = 0.
             n_t = 2.0
         else:
             try:
-                n_t = float(solver.solve_power(effect_size=dz, nobs=None, alpha=alpha,
-                                               power=power, alternative=alt))
+                n_t = float(solver.solve_power(effect_size=dz, nobs=None, alpha=alpha, power=power, alternative=alt))
             except (ValueError, RuntimeError):
                 n_t = np.nan
     if not np.isfinite(n_t):
@@ -663,8 +772,7 @@ def power_alpha(table: pd.DataFrame, alpha: float) -> float:
     return alpha / max(m, 1)
 
 
-def power_table(table: pd.DataFrame, alpha: float = 0.05, min_effect: float = 0.05
-                ) -> pd.DataFrame:
+def power_table(table: pd.DataFrame, alpha: float = 0.05, min_effect: float = 0.05) -> pd.DataFrame:
     """Add seeds needed for 80 % power for the observed effect and for ``min_effect``."""
     out = table.copy()
     threshold = power_alpha(out, alpha)
@@ -689,9 +797,17 @@ def power_table(table: pd.DataFrame, alpha: float = 0.05, min_effect: float = 0.
 # The whole family
 
 
-def run_tests(df: pd.DataFrame, metric: str = "accuracy", alpha: float = 0.05,
-              min_effect: float = 0.05, *, bootstrap: bool = True, power: bool = True,
-              n_resamples: int = 9999, random_state: int = 0) -> pd.DataFrame:
+def run_tests(
+    df: pd.DataFrame,
+    metric: str = "accuracy",
+    alpha: float = 0.05,
+    min_effect: float = 0.05,
+    *,
+    bootstrap: bool = True,
+    power: bool = True,
+    n_resamples: int = 9999,
+    random_state: int = 0,
+) -> pd.DataFrame:
     """The verdict table: one row per test (Q1-Q4 per actor, then Q5), ``VERDICT_COLUMNS``
     first, then ``EXTRA_COLUMNS``.
 
@@ -727,8 +843,7 @@ class OrderMatrix:
 
 def _order_cube(ix: RunIndex, order: tuple[str, ...]) -> np.ndarray:
     """seeds x stage x actor array of R for one order (actors in training order)."""
-    return np.stack([np.column_stack([ix.r(order[:t], a) for a in order])
-                     for t in range(1, len(order) + 1)], axis=1)
+    return np.stack([np.column_stack([ix.r(order[:t], a) for a in order]) for t in range(1, len(order) + 1)], axis=1)
 
 
 def accuracy_matrices(df: pd.DataFrame, metric: str = "accuracy") -> dict[str, OrderMatrix]:
@@ -781,7 +896,8 @@ def cl_metrics(df: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
         cube = _order_cube(ix, order)
         base = np.column_stack([ix.b(a) for a in order])
         per_seed[">".join(order)] = np.array(
-            [[cl_scores(cube[s], base[s])[c] for c in CL_COLUMNS] for s in range(len(ix.seeds))])
+            [[cl_scores(cube[s], base[s])[c] for c in CL_COLUMNS] for s in range(len(ix.seeds))]
+        )
     rows = []
     if per_seed:
         per_seed["all orders"] = np.mean(np.stack(list(per_seed.values())), axis=0)

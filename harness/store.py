@@ -95,8 +95,16 @@ class Store:
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (node.seed, node.name, len(node.path), node.path[-1] if node.path else "",
-                 n_train, seconds, rate, time.time()),
+                (
+                    node.seed,
+                    node.name,
+                    len(node.path),
+                    node.path[-1] if node.path else "",
+                    n_train,
+                    seconds,
+                    rate,
+                    time.time(),
+                ),
             )
             self.db.executemany(
                 f"INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, {', '.join('?' * len(METRICS))})",
@@ -160,8 +168,18 @@ def default_run_dir(config: dict) -> Path:
 
 def environment() -> dict:
     """Package versions and the machine, recorded with every run."""
-    packages = ["harness", "tensorflow", "keras", "numpy", "pandas", "scikit-learn", "scipy",
-                "opencv-python-headless", "dask", "distributed"]
+    packages = [
+        "harness",
+        "tensorflow",
+        "keras",
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "scipy",
+        "opencv-python-headless",
+        "dask",
+        "distributed",
+    ]
     versions = {"python": platform.python_version()}
     for package in packages:
         try:
@@ -169,8 +187,13 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             versions[package] = None
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-               "cores": os.cpu_count(), "memory_gib": round(memory, 1), "hostname": platform.node()}
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory, 1),
+        "hostname": platform.node(),
+    }
     return {"versions": versions, "machine": machine}
 
 
@@ -180,8 +203,14 @@ def run_record(config: dict, dataset) -> dict:
     return {
         "config": config,
         "seeds": config["seeds"],
-        "dataset": {"fingerprint": dataset.fingerprint, "actors": dataset.actors, "source": str(dataset.source),
-                    "images": counts, "negatives": len(dataset.negatives.paths),
-                    "skipped": len(dataset.skipped), "duplicates": len(dataset.duplicates)},
+        "dataset": {
+            "fingerprint": dataset.fingerprint,
+            "actors": dataset.actors,
+            "source": str(dataset.source),
+            "images": counts,
+            "negatives": len(dataset.negatives.paths),
+            "skipped": len(dataset.skipped),
+            "duplicates": len(dataset.duplicates),
+        },
         **environment(),
     }

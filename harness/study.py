@@ -56,10 +56,7 @@ def plan(actors: list[str], seeds: list[int]) -> list[Node]:
     """Every node of every seed's prefix tree, parents before children."""
     k = len(actors)
     return [
-        Node(seed, path)
-        for seed in seeds
-        for depth in range(k + 1)
-        for path in itertools.permutations(actors, depth)
+        Node(seed, path) for seed in seeds for depth in range(k + 1) for path in itertools.permutations(actors, depth)
     ]
 
 
@@ -89,9 +86,7 @@ def conditions(evaluations: pd.DataFrame, actors: list[str]) -> pd.DataFrame:
         frame["order"] = order
         frame["stage"] = len(path)
         frame["trained_actor"] = path[-1] if path else ""
-        frame["position"] = [
-            position_in.index(a) + 1 if a in position_in else pd.NA for a in frame["eval_actor"]
-        ]
+        frame["position"] = [position_in.index(a) + 1 if a in position_in else pd.NA for a in frame["eval_actor"]]
         frames.append(frame)
 
     rows((), "untrained", "", ())

@@ -91,9 +91,7 @@ class Learner:
     def snapshot(self) -> Snapshot:
         return Snapshot(self.model.get_weights(), [v.numpy() for v in self.optimizer.variables])
 
-    def train(
-        self, x: np.ndarray, y: np.ndarray, config: TrainConfig, seed_sequence: np.random.SeedSequence
-    ) -> float:
+    def train(self, x: np.ndarray, y: np.ndarray, config: TrainConfig, seed_sequence: np.random.SeedSequence) -> float:
         """Train one stage, as ``fit(datagen.flow(x, y, batch_size), epochs)`` did; return seconds.
 
         Each epoch reshuffles and draws fresh transforms; dropout is reseeded, so a stage

@@ -44,9 +44,7 @@ def write_paletted_png(path: Path, rgb: tuple[int, int, int], size: int = 12) ->
 
 def write_class(folder: Path, count: int, seed: int, suffix: str = ".png", size: int = 12) -> list[Path]:
     """``count`` distinct noise images named img_000.png ... in ``folder``."""
-    return [
-        write_image(folder / f"img_{i:03d}{suffix}", noise(seed * 1000 + i, size, size)) for i in range(count)
-    ]
+    return [write_image(folder / f"img_{i:03d}{suffix}", noise(seed * 1000 + i, size, size)) for i in range(count)]
 
 
 def make_folder_dataset(

@@ -38,16 +38,13 @@ def template(actors: tuple[str, ...]) -> tuple[pd.DataFrame, tuple[NodeKey, ...]
     for order in permutations(actors):
         for t in range(1, len(order) + 1):
             for j in actors:
-                rows.append(("shared", ">".join(order), t, order[t - 1], j,
-                             float(order.index(j) + 1)))
+                rows.append(("shared", ">".join(order), t, order[t - 1], j, float(order.index(j) + 1)))
                 row_node.append(node(("shared", ">".join(order[:t]), j)))
-    frame = pd.DataFrame(rows, columns=["condition", "order", "stage", "trained_actor",
-                                        "eval_actor", "position"])
+    frame = pd.DataFrame(rows, columns=["condition", "order", "stage", "trained_actor", "eval_actor", "position"])
     return frame, tuple(nodes), np.array(row_node)
 
 
-def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None,
-                     n_test: int = 100) -> pd.DataFrame:
+def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None, n_test: int = 100) -> pd.DataFrame:
     """results.csv-shaped DataFrame from per-seed node values (seeds x nodes, see template)."""
     rows, _, row_node = template(tuple(actors))
     n_seeds = values.shape[0]
@@ -63,15 +60,42 @@ def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None,
         out[col] = acc
     out["tp"], out["fn"], out["tn"], out["fp"] = tp, pos - tp, tn, n_test - pos - tn
     out["n_test"] = n_test
-    return out[["seed", "condition", "order", "stage", "trained_actor", "eval_actor", "position",
-                "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
-                "tp", "fp", "tn", "fn", "n_test"]]
+    return out[
+        [
+            "seed",
+            "condition",
+            "order",
+            "stage",
+            "trained_actor",
+            "eval_actor",
+            "position",
+            "accuracy",
+            "balanced_accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+            "tp",
+            "fp",
+            "tn",
+            "fn",
+            "n_test",
+        ]
+    ]
 
 
-def node_means(actors: tuple[str, ...], *, base: float = 0.75, untrained: float = 0.5,
-               learn: float = 0.0, transfer: float = 0.0, order_effect: float = 0.0,
-               forgetting: float = 0.0, shared_gap: float = 0.0,
-               actor_effects: tuple[float, ...] | None = None) -> np.ndarray:
+def node_means(
+    actors: tuple[str, ...],
+    *,
+    base: float = 0.75,
+    untrained: float = 0.5,
+    learn: float = 0.0,
+    transfer: float = 0.0,
+    order_effect: float = 0.0,
+    forgetting: float = 0.0,
+    shared_gap: float = 0.0,
+    actor_effects: tuple[float, ...] | None = None,
+) -> np.ndarray:
     """True mean of every node.
 
     A model that was trained on j scores base + a_j + learn (+ shared_gap for shared models,
@@ -94,15 +118,22 @@ def node_means(actors: tuple[str, ...], *, base: float = 0.75, untrained: float 
             means[i] = base + a[j] + learn
         else:
             p, t = prefix.index(j) + 1, len(prefix)
-            means[i] = (base + a[j] + learn + shared_gap
-                        + order_effect * (p - 1) / max(k - 1, 1) - forgetting * (t > p))
+            means[i] = base + a[j] + learn + shared_gap + order_effect * (p - 1) / max(k - 1, 1) - forgetting * (t > p)
     return means
 
 
-def simulate_results(n_seeds: int, actors: tuple[str, ...] = ACTORS, *,
-                     rng: np.random.Generator | int | None = None, seed_sd: float = 0.03,
-                     seed_actor_sd: float = 0.02, noise_sd: float = 0.03, n_test: int = 100,
-                     discrete: bool = False, **effects: float) -> pd.DataFrame:
+def simulate_results(
+    n_seeds: int,
+    actors: tuple[str, ...] = ACTORS,
+    *,
+    rng: np.random.Generator | int | None = None,
+    seed_sd: float = 0.03,
+    seed_actor_sd: float = 0.02,
+    noise_sd: float = 0.03,
+    n_test: int = 100,
+    discrete: bool = False,
+    **effects: float,
+) -> pd.DataFrame:
     """A valid results DataFrame: node means (see :func:`node_means`, ``effects``) plus a seed
     effect, a seed x eval-actor effect and independent Gaussian noise per model; ``discrete``
     draws each accuracy as Binomial(n_test, value) / n_test instead (ties, like real runs)."""

@@ -254,9 +254,9 @@ def test_disjoint_split_depends_on_the_seed_sequence(faces, cache):
     for actor in dataset.actors:
         np.testing.assert_array_equal(a[actor].test_pos, b[actor].test_pos)
         np.testing.assert_array_equal(a[actor].test_neg, b[actor].test_neg)
-    assert any(
-        set(a[x].test_pos) != set(c[x].test_pos) for x in dataset.actors
-    ) and set(a["Alice"].test_neg) != set(c["Alice"].test_neg)
+    assert any(set(a[x].test_pos) != set(c[x].test_pos) for x in dataset.actors) and set(a["Alice"].test_neg) != set(
+        c["Alice"].test_neg
+    )
 
 
 def test_original_split_is_the_notebooks_and_leaks_across_actors(faces, cache):
@@ -268,9 +268,7 @@ def test_original_split_is_the_notebooks_and_leaks_across_actors(faces, cache):
         s = split[actor]
         n_pos = len(dataset.positives[actor].paths)
         labels = np.r_[np.ones(n_pos), np.zeros(N_NEGATIVES)]
-        _, _, y_train, y_test = train_test_split(
-            np.arange(n_pos + N_NEGATIVES), labels, test_size=0.3, random_state=42
-        )
+        _, _, y_train, y_test = train_test_split(np.arange(n_pos + N_NEGATIVES), labels, test_size=0.3, random_state=42)
         assert (len(s.train_pos), len(s.train_neg)) == (y_train.sum(), (y_train == 0).sum())
         assert (len(s.test_pos), len(s.test_neg)) == (y_test.sum(), (y_test == 0).sum())
         assert not set(s.train_pos) & set(s.test_pos) and not set(s.train_neg) & set(s.test_neg)
@@ -386,8 +384,10 @@ def test_unusual_pngs_and_non_ascii_names_load_correctly(tmp_path, cache):
 
     dataset = load_dataset(config(root, cache))
     assert dataset.actors == ["Zoë"] and dataset.skipped == []
-    loaded = {p.name: pixels for p, pixels in zip(dataset.positives["Zoë"].paths, dataset.positives["Zoë"].pixels,
-                                                  strict=True)}
+    loaded = {
+        p.name: pixels
+        for p, pixels in zip(dataset.positives["Zoë"].paths, dataset.positives["Zoë"].pixels, strict=True)
+    }
     assert len(loaded) == 16
 
     def value(name):
@@ -472,8 +472,7 @@ def test_cli_data_missing_directory_exits_2_with_one_error_line(tmp_path, cache)
 
 
 def test_cli_data_prints_the_table_and_fingerprint(faces, cache):
-    result = harness_cli("data", "--dataset", "folder", "--data-dir", str(faces), "--image-size", "16",
-                         cache_dir=cache)
+    result = harness_cli("data", "--dataset", "folder", "--data-dir", str(faces), "--image-size", "16", cache_dir=cache)
     assert result.returncode == 0, result.stderr
     rows = {}
     for line in result.stdout.splitlines():
@@ -505,8 +504,11 @@ def test_lfw_missing_and_not_downloadable_names_the_way_out(tmp_path, cache, mon
 
 
 def test_lfw_default_actors_are_the_three_largest_and_not_negatives(lfw_home, cache):
-    dataset = load_dataset(DataConfig(dataset="lfw", data_home=str(lfw_home), image_size=16,
-                                      max_positives=20, negatives=20, cache_dir=str(cache)))
+    dataset = load_dataset(
+        DataConfig(
+            dataset="lfw", data_home=str(lfw_home), image_size=16, max_positives=20, negatives=20, cache_dir=str(cache)
+        )
+    )
     assert dataset.actors == LFW_TOP3
     assert all(len(dataset.positives[a].paths) == 20 for a in LFW_TOP3)
     assert all(p.parent.name == a for a in LFW_TOP3 for p in dataset.positives[a].paths)

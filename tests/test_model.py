@@ -12,8 +12,13 @@ from harness.model import augment, build_model, projective_transforms, sample_tr
 DRAWS = 3000
 SHAPE = (40, 32, 1)  # non-square, so that rows and columns cannot be mixed up unnoticed
 ORIGINAL = dict(
-    rotation_range=30, width_shift_range=0.2, height_shift_range=0.2, shear_range=15, zoom_range=[0.7, 1.4],
-    horizontal_flip=True, vertical_flip=True,
+    rotation_range=30,
+    width_shift_range=0.2,
+    height_shift_range=0.2,
+    shear_range=15,
+    zoom_range=[0.7, 1.4],
+    horizontal_flip=True,
+    vertical_flip=True,
 )
 IDENTITY = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0}
 
@@ -31,8 +36,16 @@ def test_model_has_the_original_architecture():
     model = build_model(100)
     assert model.count_params() == 3_293_173
     assert [tuple(layer.output.shape) for layer in model.layers] == [
-        (None, 98, 98, 32), (None, 49, 49, 32), (None, 47, 47, 64), (None, 23, 23, 64), (None, 21, 21, 128),
-        (None, 10, 10, 128), (None, 10, 10, 128), (None, 12800), (None, 250), (None, 1),
+        (None, 98, 98, 32),
+        (None, 49, 49, 32),
+        (None, 47, 47, 64),
+        (None, 23, 23, 64),
+        (None, 21, 21, 128),
+        (None, 10, 10, 128),
+        (None, 10, 10, 128),
+        (None, 12800),
+        (None, 250),
+        (None, 1),
     ]
 
 

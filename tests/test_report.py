@@ -23,30 +23,41 @@ ROOT = Path(__file__).resolve().parents[1]
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_tensorflow_thread():
-    """Override conftest's TensorFlow set-up: these tests never touch TensorFlow."""
-
-
 def write_run(run_dir: Path, df: pd.DataFrame, optional: bool = False) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(run_dir / "results.csv", index=False)
     if optional:
-        (run_dir / "config.json").write_text(json.dumps({
-            "config": {"epochs": 60, "precision": "float32", "actors": ["A", "B"]},
-            "dataset": {"name": "lfw", "images": 1234},
-            "versions": {"python": "3.11.7", "tensorflow": "2.16.1"},
-            "machine": {"cpu": "test cpu", "cores": 2},
-            "seeds": [0, 1, 2],
-        }))
-        pd.DataFrame({"seed": [0, 0, 1], "path": ["shared", "fresh", "shared"],
-                      "stage": [1, 1, 2], "trained_actor": ["A", "A", "B"],
-                      "n_train": [100, 100, 100], "seconds": [10.0, 12.0, 11.0],
-                      "images_per_second": [600.0, 500.0, 545.0]}).to_csv(
-            run_dir / "trainings.csv", index=False)
-        pd.DataFrame({"started": ["2024-06-01T10:00:00"], "finished": ["2024-06-01T11:00:00"],
-                      "wall_seconds": [3600.0], "trainings_run": [42],
-                      "trainings_skipped": [0]}).to_csv(run_dir / "sessions.csv", index=False)
+        (run_dir / "config.json").write_text(
+            json.dumps(
+                {
+                    "config": {"epochs": 60, "precision": "float32", "actors": ["A", "B"]},
+                    "dataset": {"name": "lfw", "images": 1234},
+                    "versions": {"python": "3.11.7", "tensorflow": "2.16.1"},
+                    "machine": {"cpu": "test cpu", "cores": 2},
+                    "seeds": [0, 1, 2],
+                }
+            )
+        )
+        pd.DataFrame(
+            {
+                "seed": [0, 0, 1],
+                "path": ["shared", "fresh", "shared"],
+                "stage": [1, 1, 2],
+                "trained_actor": ["A", "A", "B"],
+                "n_train": [100, 100, 100],
+                "seconds": [10.0, 12.0, 11.0],
+                "images_per_second": [600.0, 500.0, 545.0],
+            }
+        ).to_csv(run_dir / "trainings.csv", index=False)
+        pd.DataFrame(
+            {
+                "started": ["2024-06-01T10:00:00"],
+                "finished": ["2024-06-01T11:00:00"],
+                "wall_seconds": [3600.0],
+                "trainings_run": [42],
+                "trainings_skipped": [0],
+            }
+        ).to_csv(run_dir / "sessions.csv", index=False)
     return run_dir
 
 
@@ -100,8 +111,9 @@ def test_full_report_json(full_run):
     assert data["n_seeds"] == 10 and data["k"] == 3 and len(data["orders"]) == 6
     assert len(data["verdicts"]) == 13
     assert set(stats.VERDICT_COLUMNS) <= set(data["verdicts"][0])
-    assert {"effect_size", "reason", "seeds_for_80_power_observed",
-            "seeds_for_80_power_min_effect"} <= set(data["verdicts"][0])
+    assert {"effect_size", "reason", "seeds_for_80_power_observed", "seeds_for_80_power_min_effect"} <= set(
+        data["verdicts"][0]
+    )
     assert [c["question"] for c in data["claims"]] == ["Q1", "Q5", "Q3", "Q4", "Q2"]
     assert data["provenance"]["sessions"]["total_wall_seconds"] == 3600.0
     assert data["provenance"]["config"]["machine"]["cores"] == 2
@@ -117,7 +129,7 @@ def test_full_report_content(full_run):
     claims = md.split(report.SECTIONS[1])[1].split(report.SECTIONS[2])[0]
     for claim, *_ in report.CLAIMS:
         assert f'"{claim}"' in claims
-    assert "**\"the shared model forgets\"** (Q3): Supported" in claims
+    assert '**"the shared model forgets"** (Q3): Supported' in claims
     power = md.split(report.SECTIONS[2])[1].split(report.SECTIONS[3])[0]
     assert "Wilson" in power and "| 100 |" in power and "Seeds (effect 0.05)" in power
     matrices = md.split(report.SECTIONS[3])[1].split(report.SECTIONS[4])[0]
@@ -194,8 +206,7 @@ def test_bad_results_raise(tmp_path):
 
 
 def verdict_rows(*rows: dict) -> pd.DataFrame:
-    base = {"actor": "X", "n": 10, "effect": 0.1, "p_holm": 0.01, "reason": "",
-            "seeds_for_80_power_min_effect": 8.0}
+    base = {"actor": "X", "n": 10, "effect": 0.1, "p_holm": 0.01, "reason": "", "seeds_for_80_power_min_effect": 8.0}
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
@@ -214,9 +225,10 @@ def test_claims_statuses():
     assert status("Q2", verdict="real", effect=-0.1) == report.SUPPORTED  # fresh beats shared
     assert status("Q2", verdict="real", effect=0.1) == report.AGAINST
     assert status("Q5", verdict="real", actor="") == report.SUPPORTED
-    table = verdict_rows({"question": "Q3", "verdict": "real"},
-                         {"question": "Q4", "verdict": "not shown",
-                          "seeds_for_80_power_min_effect": 30.0})
+    table = verdict_rows(
+        {"question": "Q3", "verdict": "real"},
+        {"question": "Q4", "verdict": "not shown", "seeds_for_80_power_min_effect": 30.0},
+    )
     q4 = next(c for c in report.claims(table, 10) if c["question"] == "Q4")
     assert q4["status"] == "cannot tell"
     assert "may be transfer rather than memory" in q4["sentence"]
@@ -242,10 +254,11 @@ def test_jsonable():
 
 
 def test_import_does_not_load_tensorflow():
-    code = ("import sys, harness.report; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
-            " or (m.startswith('harness.') and m not in ('harness.report', 'harness.stats'))]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys, harness.report; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
+        " or (m.startswith('harness.') and m not in ('harness.report', 'harness.stats'))]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

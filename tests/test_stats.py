@@ -20,11 +20,6 @@ except ImportError:  # tests/ is not a package: pytest puts it on sys.path
     from simulate import frame_from_nodes, node_index, simulate_results
 
 
-@pytest.fixture(scope="session", autouse=True)
-def one_tensorflow_thread():
-    """Override conftest's TensorFlow set-up: these tests never touch TensorFlow."""
-
-
 # --------------------------------------------------------------------------------------------
 # A hand-written run: 3 seeds, actors A, B, C. Only models evaluated on A (and the fresh
 # models) get hand-written numbers; every other evaluation is 0.5.
@@ -104,8 +99,7 @@ def row(table: pd.DataFrame, question: str, actor: str = "") -> pd.Series:
 
 def test_hand_per_seed_series(hand):
     series = stats.per_seed_series(hand)
-    assert list(series) == [(q, a) for q in ("Q1", "Q2", "Q3", "Q4") for a in HAND_ACTORS] + [
-        ("Q5", "")]
+    assert list(series) == [(q, a) for q in ("Q1", "Q2", "Q3", "Q4") for a in HAND_ACTORS] + [("Q5", "")]
     np.testing.assert_allclose(series[("Q1", "A")].to_numpy(), Q1_A)
     assert list(series[("Q1", "A")].columns) == [1, 2, 3]
     np.testing.assert_allclose(series[("Q2", "A")], Q2_A, atol=1e-12)
@@ -119,11 +113,14 @@ def test_hand_per_seed_series(hand):
     assert series[("Q3", "A")].iloc[0] == series[("Q3", "A")].iloc[1]
 
 
-@pytest.mark.parametrize("question, data, stat, p, size, alternative", [
-    ("Q2", Q2_A, Q2_A_STAT, Q2_A_P, Q2_A_RB, "two-sided"),
-    ("Q3", Q3_A, Q3_A_STAT, Q3_A_P, Q3_A_RB, "greater"),
-    ("Q4", Q4_A, Q4_A_STAT, Q4_A_P, Q4_A_RB, "greater"),
-])
+@pytest.mark.parametrize(
+    "question, data, stat, p, size, alternative",
+    [
+        ("Q2", Q2_A, Q2_A_STAT, Q2_A_P, Q2_A_RB, "two-sided"),
+        ("Q3", Q3_A, Q3_A_STAT, Q3_A_P, Q3_A_RB, "greater"),
+        ("Q4", Q4_A, Q4_A_STAT, Q4_A_P, Q4_A_RB, "greater"),
+    ],
+)
 def test_hand_wilcoxon(hand_table, question, data, stat, p, size, alternative):
     r = row(hand_table, question, "A")
     direct = sps.wilcoxon(data, alternative=alternative)
@@ -171,8 +168,15 @@ def test_hand_family_holm_and_verdicts(hand_table):
 def test_hand_bootstrap_matches_scipy(hand_table):
     # Q1 A: every seed distinct -> BCa of the range of level means, resampling whole seeds
     r = row(hand_table, "Q1", "A")
-    direct = sps.bootstrap(tuple(Q1_A.T), stats._range_of_means, paired=True, vectorized=True,
-                           n_resamples=2000, method="BCa", rng=np.random.default_rng(0))
+    direct = sps.bootstrap(
+        tuple(Q1_A.T),
+        stats._range_of_means,
+        paired=True,
+        vectorized=True,
+        n_resamples=2000,
+        method="BCa",
+        rng=np.random.default_rng(0),
+    )
     assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(direct.confidence_interval))
     # Q3 A has only 2 distinct per-seed values: mean reported, CI n/a
     r = row(hand_table, "Q3", "A")
@@ -183,8 +187,9 @@ def test_hand_bootstrap_matches_scipy(hand_table):
 def test_bootstrap_ci_matches_scipy():
     d = np.random.default_rng(5).normal(0.03, 0.02, 12)
     low, high, note = stats.bootstrap_ci(d, n_resamples=3000, random_state=3)
-    direct = sps.bootstrap((d,), np.mean, n_resamples=3000, method="BCa",
-                           rng=np.random.default_rng(3)).confidence_interval
+    direct = sps.bootstrap(
+        (d,), np.mean, n_resamples=3000, method="BCa", rng=np.random.default_rng(3)
+    ).confidence_interval
     assert (low, high) == pytest.approx((direct.low, direct.high)) and note == ""
     assert stats.bootstrap_ci(np.array([0.1, 0.1, 0.2]))[2].startswith("CI n/a")
 
@@ -309,8 +314,7 @@ def test_all_zero_differences():
     t = stats.run_tests(df)
     assert_clean(t)
     assert set(t["verdict"]) == {"n/a"}
-    assert set(t["reason"]) == {"all per-seed differences are zero",
-                                "all levels tie within every seed"}
+    assert set(t["reason"]) == {"all per-seed differences are zero", "all levels tie within every seed"}
     assert t["ci_note"].str.startswith("CI n/a").all()
 
 
@@ -327,26 +331,39 @@ def test_missing_condition():
     assert only_fresh.loc[only_fresh["question"] != "Q5", "verdict"].eq("n/a").all()
 
 
-def test_incomplete_seed_is_dropped():
+def test_missing_evaluations():
     df = simulate_results(8, rng=0)
-    drop = (df["seed"] == 7) & (df["order"] == df["order"].dropna().iloc[-1])
-    t = stats.run_tests(df[~drop], bootstrap=False)
+    last = "Tony_Blair>George_W_Bush>Colin_Powell"
+    # seed 7 lacks one order: its values average the other orders, no seed is dropped
+    partial = df[~((df["seed"] == 7) & (df["order"] == last))]
+    t = stats.run_tests(partial, bootstrap=False)
     assert_clean(t)
-    assert (t.loc[t["question"] != "Q5", "n"] <= 8).all()
-    assert (t["note"] == "1 of 8 seeds dropped for missing data").any()
-    assert row(t, "Q5")["n"] == 8
+    assert (t["n"] == 8).all()
+    assert row(t, "Q3", "Tony_Blair")["note"] == ("1 per-order values missing, averaged over the other orders")
+    full, part = stats.per_seed_series(df), stats.per_seed_series(partial)
+    ix = stats.build_index(df)
+    kept = [o for o in ix.orders if o.index("Tony_Blair") < 2 and ">".join(o) != last]
+    by_hand = np.mean([ix.r(o[: o.index("Tony_Blair") + 1], "Tony_Blair")[7] - ix.r(o, "Tony_Blair")[7] for o in kept])
+    assert part[("Q3", "Tony_Blair")][7] == pytest.approx(by_hand)
+    assert part[("Q3", "Tony_Blair")][6] == full[("Q3", "Tony_Blair")][6]
+    # seed 7 lacks its fresh models: dropped from Q2 and Q5 only
+    t = stats.run_tests(df[~((df["seed"] == 7) & (df["condition"] == "fresh"))], bootstrap=False)
+    assert_clean(t)
+    assert (t.loc[t["question"].isin(["Q2", "Q5"]), "n"] == 7).all()
+    assert (t.loc[t["question"].isin(["Q1", "Q3", "Q4"]), "n"] == 8).all()
+    assert row(t, "Q5")["note"] == "1 of 8 seeds dropped for missing data"
 
 
 def test_five_seeds_cannot_be_shown():
-    df = simulate_results(5, rng=0, learn=0.3, forgetting=0.2, order_effect=0.3, shared_gap=0.3,
-                          actor_effects=(0.0, 0.1, 0.2))
+    df = simulate_results(
+        5, rng=0, learn=0.3, forgetting=0.2, order_effect=0.3, shared_gap=0.3, actor_effects=(0.0, 0.1, 0.2)
+    )
     t = stats.run_tests(df, bootstrap=False)
     assert set(t["verdict"]) == {"cannot be shown with 5 seeds"}
     q2 = t[t["question"] == "Q2"]
     assert (q2["min_p_attainable"] == 0.0625).all() and (q2["p"] == 0.0625).all()
     # the same effects with 10 seeds are shown
-    t10 = stats.run_tests(simulate_results(10, rng=0, learn=0.3, forgetting=0.2),
-                          bootstrap=False, power=False)
+    t10 = stats.run_tests(simulate_results(10, rng=0, learn=0.3, forgetting=0.2), bootstrap=False, power=False)
     assert (t10.loc[t10["question"] == "Q3", "verdict"] == "real").all()
 
 
@@ -392,8 +409,7 @@ def test_null_calibration(frozen_gc):
     rng = np.random.default_rng(20240601)
     real, raw = [], []
     for _ in range(n_sims):
-        t = stats.run_tests(simulate_results(10, rng=rng), alpha=alpha, bootstrap=False,
-                            power=False)
+        t = stats.run_tests(simulate_results(10, rng=rng), alpha=alpha, bootstrap=False, power=False)
         real.append((t["verdict"] == "real").to_numpy())
         raw.append((t["p"] < alpha).to_numpy())
     real, raw = np.array(real), np.array(raw)
@@ -420,15 +436,19 @@ def detection(question: str, n_seeds: int, n_sims: int, **effects) -> tuple[floa
 
 
 # Tolerance: 3 Monte-Carlo standard errors (the three actors' tests are independent: their
-# noise and seed x actor effects are) plus 0.05 for the approximation itself (t power with the
-# Wilcoxon ARE at n = 12 under normal data is accurate to a few points; checked at 4000 runs).
+# noise and seed x actor effects are) plus 0.05 for the approximation itself (paired-t power at
+# n * 3/pi seeds): with 1000 studies (3000 tests) per scenario the prediction was within 0.02
+# of the observed rate (Q3: 0.611 vs 0.604; Q2: 0.479 vs 0.463).
 APPROXIMATION = 0.05
 
 
-@pytest.mark.parametrize("question, alternative, effects", [
-    ("Q3", "greater", {"forgetting": 0.025}),
-    ("Q2", "two-sided", {"shared_gap": 0.035, "learn": -0.035}),  # no Q4 effect
-])
+@pytest.mark.parametrize(
+    "question, alternative, effects",
+    [
+        ("Q3", "greater", {"forgetting": 0.025}),
+        ("Q2", "two-sided", {"shared_gap": 0.035, "learn": -0.035}),  # no Q4 effect
+    ],
+)
 def test_power_prediction_wilcoxon(frozen_gc, question, alternative, effects):
     n_seeds, true_effect = 12, next(iter(effects.values()))
     rate, sd, n = detection(question, n_seeds, 200, **effects)
@@ -442,8 +462,7 @@ def test_power_prediction_friedman_is_conservative(frozen_gc):
     """Q1 with a linear order effect: the extreme-levels analogue may only under-predict."""
     n_seeds, effect = 15, 0.04
     rate, sd, n = detection("Q1", n_seeds, 150, order_effect=effect)
-    predicted = stats.predicted_power(effect, sd, n_seeds, 0.05 / 13, "two-sided",
-                                      stats.friedman_are(3))
+    predicted = stats.predicted_power(effect, sd, n_seeds, 0.05 / 13, "two-sided", stats.friedman_are(3))
     assert 0.2 < predicted < 0.9
     assert rate >= predicted - 3 * math.sqrt(predicted * (1 - predicted) / n)
     assert rate <= predicted + 0.25, (rate, predicted)

@@ -61,8 +61,7 @@ def folder_catalog(data_dir: Path, negatives_dir: str, actors: list[str] | None)
     negatives = data_dir / negatives_dir
     if not negatives.is_dir():
         raise HarnessError(
-            f"no negatives folder '{negatives_dir}' in {data_dir}; create it or name another "
-            "with --negatives-dir"
+            f"no negatives folder '{negatives_dir}' in {data_dir}; create it or name another with --negatives-dir"
         )
     available = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and p.name != negatives_dir)
     available = [name for name in available if not name.startswith(".")]
@@ -104,4 +103,3 @@ def lfw_catalog(data_home: Path | None, actors: list[str] | None) -> Catalog:
         chosen = by_count[:LFW_DEFAULT_ACTORS]
     negatives = [path for name, files in people.items() if name not in chosen for path in files]
     return Catalog(root=folder, actors={a: people[a] for a in chosen}, negatives=sorted(negatives))
-

@@ -87,13 +87,12 @@ def stage_arrays(dataset: Dataset, split: Split, actor: str, part: str) -> tuple
 
 def leaks(dataset: Dataset, split: Split) -> list[tuple[str, str, str]]:
     """Files trained on with one actor and tested with another: (file, trained with, tested with)."""
+
     def files(actor: str, part: str) -> set[str]:
         indices = split[actor]
         pos = getattr(indices, f"{part}_pos")
         neg = getattr(indices, f"{part}_neg")
-        return {str(dataset.positives[actor].paths[i]) for i in pos} | {
-            str(dataset.negatives.paths[i]) for i in neg
-        }
+        return {str(dataset.positives[actor].paths[i]) for i in pos} | {str(dataset.negatives.paths[i]) for i in neg}
 
     found = []
     for trained in dataset.actors:
