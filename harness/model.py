@@ -16,22 +16,31 @@ SHEAR_DEGREES = 15.0
 ZOOM_RANGE = (0.7, 1.4)
 
 
-def build_model(image_size: int, precision: str = "float32") -> keras.Sequential:
-    """Conv(32)-Pool-Conv(64)-Pool-Conv(128)-Pool-Dropout(0.5)-Flatten-Dense(250)-Dense(1)."""
+def build_model(image_size: int, precision: str = "float32", seed: int | None = None) -> keras.Sequential:
+    """Conv(32)-Pool-Conv(64)-Pool-Conv(128)-Pool-Dropout(0.5)-Flatten-Dense(250)-Dense(1).
+
+    Kernels use Keras's default Glorot-uniform initialiser and biases zeros; with ``seed`` the
+    draw is a function of the seed alone, never of global random state another thread may touch.
+    """
     dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    kernels = iter(range(5))
+
+    def kernel() -> keras.initializers.Initializer:
+        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + next(kernels))
+
     return keras.Sequential(
         [
             keras.Input((image_size, image_size, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu", dtype=dtype),
+            keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=kernel(), dtype=dtype),
             keras.layers.MaxPooling2D(2, dtype=dtype),
-            keras.layers.Conv2D(64, 3, activation="relu", dtype=dtype),
+            keras.layers.Conv2D(64, 3, activation="relu", kernel_initializer=kernel(), dtype=dtype),
             keras.layers.MaxPooling2D(2, dtype=dtype),
-            keras.layers.Conv2D(128, 3, activation="relu", dtype=dtype),
+            keras.layers.Conv2D(128, 3, activation="relu", kernel_initializer=kernel(), dtype=dtype),
             keras.layers.MaxPooling2D(2, dtype=dtype),
             keras.layers.Dropout(0.5, dtype=dtype),
             keras.layers.Flatten(dtype=dtype),
-            keras.layers.Dense(250, activation="relu", dtype=dtype),
-            keras.layers.Dense(1, activation="sigmoid", dtype="float32"),
+            keras.layers.Dense(250, activation="relu", kernel_initializer=kernel(), dtype=dtype),
+            keras.layers.Dense(1, activation="sigmoid", kernel_initializer=kernel(), dtype="float32"),
         ]
     )
 

@@ -61,14 +61,9 @@ def stage_seed(seed_sequence: np.random.SeedSequence) -> int:
     return int(seed_sequence.generate_state(1)[0])
 
 
-_global_seed = threading.Lock()
-
-
 def initial_weights(image_size: int, precision: str, seed_sequence: np.random.SeedSequence) -> list[np.ndarray]:
     """The seed's random initialisation of the network (Keras default initialisers)."""
-    with _global_seed:  # Keras draws initial weights from its global seed
-        keras.utils.set_random_seed(stage_seed(seed_sequence))
-        return build_model(image_size, precision).get_weights()
+    return build_model(image_size, precision, seed=stage_seed(seed_sequence) % 2**31).get_weights()
 
 
 class Learner:
