@@ -20,7 +20,7 @@ def lfw_files(lfw_home) -> list:
 def test_decoding_cold(benchmark, lfw_home):
     files = lfw_files(lfw_home)
     benchmark.pedantic(decode_all, args=(files, IMAGE_SIZE, no_progress, ""), rounds=3, iterations=1)
-    record_throughput(benchmark, "decode cold", len(files))
+    record_throughput(benchmark, len(files))
 
 
 def test_decoding_cached(benchmark, lfw_home, tmp_path):
@@ -28,7 +28,7 @@ def test_decoding_cached(benchmark, lfw_home, tmp_path):
     cached_image_set(files, IMAGE_SIZE, tmp_path)
     result = benchmark(cached_image_set, files, IMAGE_SIZE, tmp_path)
     assert result[1], "the second load must come from the cache"
-    record_throughput(benchmark, "decode cached", len(files))
+    record_throughput(benchmark, len(files))
 
 
 def test_evaluation(benchmark, training_data):
@@ -37,4 +37,4 @@ def test_evaluation(benchmark, training_data):
     learner.load(initial_weights(IMAGE_SIZE, "float32", np.random.SeedSequence(0)))
     learner.predict(x_test)
     benchmark(learner.predict, x_test)
-    record_throughput(benchmark, "evaluate", len(x_test))
+    record_throughput(benchmark, len(x_test))

@@ -35,7 +35,7 @@ def test_training_original_pipeline(benchmark, training_data):
     configure_tensorflow()
     x, y, x_test, y_test = training_data
     benchmark.pedantic(original_fit, args=(x, y, x_test, y_test), rounds=1, iterations=1)
-    record_throughput(benchmark, "original", len(x) * EPOCHS)
+    record_throughput(benchmark, len(x) * EPOCHS, training="original")
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
@@ -52,4 +52,4 @@ def test_training_harness(benchmark, training_data, precision):
         learner.train(x, y, config, np.random.SeedSequence(1))
 
     benchmark.pedantic(train, rounds=1, iterations=1, warmup_rounds=0)
-    record_throughput(benchmark, f"harness {precision}", len(x) * EPOCHS)
+    record_throughput(benchmark, len(x) * EPOCHS, training=f"harness {precision}")

@@ -118,25 +118,23 @@ def learner(image_size: int, precision: str) -> Learner:
 
 
 def augmented_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> tf.data.Dataset:
-    """All epochs' batches: per epoch a fresh shuffle and fresh transforms, last batch partial."""
-    n, size = len(x), x.shape[1]
-    order = np.concatenate([rng.permutation(n) for _ in range(config.epochs)])
-    params = sample_transforms(rng, order.size)
-    transforms = tf.constant(projective_transforms(params, size, size))
-    flips_h, flips_v = tf.constant(params["flip_horizontal"]), tf.constant(params["flip_vertical"])
-    starts = [e * n + b for e in range(config.epochs) for b in range(0, n, config.batch_size)]
-    lengths = [min(config.batch_size, n - s % n) for s in starts]
+    """All epochs' batches: per epoch a fresh shuffle and fresh transforms, last batch partial.
+
+    Each epoch is warped in one vectorised call and then cut into batches, while the previous
+    epoch trains; everything random is drawn here, up front, from the stage's generator.
+    """
+    n, size, epochs = len(x), x.shape[1], config.epochs
+    order = np.stack([rng.permutation(n) for _ in range(epochs)])
+    params = sample_transforms(rng, epochs * n)
+    transforms = tf.constant(projective_transforms(params, size, size).reshape(epochs, n, 8))
+    flips_h = tf.constant(params["flip_horizontal"].reshape(epochs, n))
+    flips_v = tf.constant(params["flip_vertical"].reshape(epochs, n))
     images, labels, order = tf.constant(x), tf.constant(y.reshape(-1, 1)), tf.constant(order)
 
-    def batch(start, length):
-        index = order[start : start + length]
-        picked = tf.gather(images, index)
-        window = slice(start, start + length)
-        warped = augment(picked, transforms[window], flips_h[window], flips_v[window])
-        return warped, tf.gather(labels, index)
+    def epoch(e):
+        warped = augment(tf.gather(images, order[e]), transforms[e], flips_h[e], flips_v[e])
+        return tf.data.Dataset.from_tensor_slices((warped, tf.gather(labels, order[e]))).batch(config.batch_size)
 
-    return (
-        tf.data.Dataset.from_tensor_slices((starts, lengths))
-        .map(batch, num_parallel_calls=1, deterministic=True)
-        .prefetch(2)
-    )
+    per_epoch = -(-n // config.batch_size)
+    batches = tf.data.Dataset.range(epochs).flat_map(epoch)
+    return batches.apply(tf.data.experimental.assert_cardinality(epochs * per_epoch)).prefetch(per_epoch)
