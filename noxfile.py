@@ -29,11 +29,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def benchmark(session: nox.Session) -> None:
-    """Throughput benchmarks; saves JSON under .benchmarks/ and compares with the previous save."""
+    """Throughput benchmarks; saves JSON under .benchmarks/ and compares with the previous save.
+
+    The table compares absolute times with the last save; the pass/fail check uses the speed-up
+    over the original pipeline measured in the same session (benchmarks/conftest.py), since
+    absolute times drift on shared machines.
+    """
     session.install("-e", ".[test]")
-    storage = Path(".benchmarks")
-    previous = list(storage.rglob("*.json")) if storage.exists() else []
-    compare = ["--benchmark-compare", "--benchmark-compare-fail=mean:25%"] if previous else []
+    previous = list(Path(".benchmarks").rglob("*.json"))
+    compare = ["--benchmark-compare"] if previous else []
     session.run(
         "pytest",
         "benchmarks",

@@ -6,6 +6,7 @@ the original pipeline measured in the same session (``extra_info["speedup_vs_ori
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,6 +21,25 @@ N_TRAIN, N_TEST = 210, 90  # the original: 70% of 150 positives + 150 negatives,
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 THROUGHPUT: dict[str, float] = {}  # training throughput by pipeline, for the side-by-side ratio
+RATIO_REGRESSION = 0.8  # fail when a pipeline's speed-up over the original falls below 80% of the last saved
+
+
+def previous_ratios(storage: Path = Path(".benchmarks")) -> tuple[str, dict[str, float]]:
+    """The speed-ups over the original recorded by the latest saved benchmark run, if any."""
+    saved = sorted(storage.rglob("*.json"), key=lambda file: file.stat().st_mtime)
+    if not saved:
+        return "", {}
+    runs = json.loads(saved[-1].read_text())["benchmarks"]
+    ratios = {
+        run["name"]: run["extra_info"]["speedup_vs_original"]
+        for run in runs
+        if "speedup_vs_original" in run["extra_info"]
+    }
+    return saved[-1].name, ratios
+
+
+def pytest_configure(config):
+    config.previous_ratios = previous_ratios()
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +70,33 @@ def record_throughput(benchmark, images: int, training: str | None = None) -> fl
     return rate
 
 
-def pytest_terminal_summary(terminalreporter):
+def ratio_changes(config) -> list[tuple[str, float, float]]:
+    """(benchmark, previous speed-up, current speed-up) for every ratio measured in both runs."""
+    _, before = config.previous_ratios
+    now = {name: round(THROUGHPUT[name] / THROUGHPUT["original"], 3) for name in THROUGHPUT if name != "original"}
+    return [
+        (name, before[test], ratio)
+        for name, ratio in now.items()
+        for test in before
+        if test.endswith(f"[{name.split()[-1]}]")
+    ]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if "original" in THROUGHPUT and any(
+        now < RATIO_REGRESSION * then for _, then, now in ratio_changes(session.config)
+    ):
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, config):
     if "original" not in THROUGHPUT:
         return
     terminalreporter.section(f"training throughput, {EPOCHS} epochs, {N_TRAIN} images of {IMAGE_SIZE} px")
     for name, rate in THROUGHPUT.items():
         ratio = rate / THROUGHPUT["original"]
-        terminalreporter.write_line(f"{name:>22}: {rate:8.1f} images/s   {ratio:5.2f}x the original pipeline")
+        terminalreporter.write_line(f"{name:>18}: {rate:8.1f} images/s   {ratio:5.2f}x the original pipeline")
+    saved, _ = config.previous_ratios
+    for name, then, now in ratio_changes(config):
+        verdict = "REGRESSION" if now < RATIO_REGRESSION * then else "ok"
+        terminalreporter.write_line(f"{name:>18}: {now:.2f}x now, {then:.2f}x in {saved}: {verdict}")

@@ -14,19 +14,11 @@ def original_fit(x, y, x_test, y_test) -> None:
     import keras
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-    from harness.model import build_model
+    from harness.model import ORIGINAL_AUGMENTATION, build_model
 
     model = build_model(IMAGE_SIZE)
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-    datagen = ImageDataGenerator(
-        rotation_range=30,
-        width_shift_range=0.2,
-        height_shift_range=0.2,
-        shear_range=15,
-        zoom_range=[0.7, 1.4],
-        horizontal_flip=True,
-        vertical_flip=True,
-    )
+    datagen = ImageDataGenerator(**ORIGINAL_AUGMENTATION)
     model.fit(datagen.flow(x, y, batch_size=32), epochs=EPOCHS, validation_data=(x_test, y_test), verbose=0)
     keras.backend.clear_session()
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 from sklearn import metrics
 
-METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "tp", "fp", "tn", "fn", "n_test")
 THRESHOLD = 0.5
 
 

@@ -8,12 +8,20 @@ import numpy as np
 PRECISIONS = ("float32", "bfloat16")
 MIN_IMAGE_SIZE = 22  # three valid 3x3 convolutions with 2x2 pooling need at least this
 
-# The original ImageDataGenerator(rotation_range=30, width_shift_range=0.2, height_shift_range=0.2,
-# shear_range=15, zoom_range=[0.7, 1.4], horizontal_flip=True, vertical_flip=True).
-ROTATION_DEGREES = 30.0
-SHIFT_FRACTION = 0.2
-SHEAR_DEGREES = 15.0
-ZOOM_RANGE = (0.7, 1.4)
+# The arguments of the original notebook's ImageDataGenerator, and what they mean here.
+ORIGINAL_AUGMENTATION = {
+    "rotation_range": 30,
+    "width_shift_range": 0.2,
+    "height_shift_range": 0.2,
+    "shear_range": 15,
+    "zoom_range": [0.7, 1.4],
+    "horizontal_flip": True,
+    "vertical_flip": True,
+}
+ROTATION_DEGREES = float(ORIGINAL_AUGMENTATION["rotation_range"])
+SHIFT_FRACTION = ORIGINAL_AUGMENTATION["width_shift_range"]
+SHEAR_DEGREES = float(ORIGINAL_AUGMENTATION["shear_range"])
+ZOOM_RANGE = tuple(ORIGINAL_AUGMENTATION["zoom_range"])
 
 
 def build_model(image_size: int, precision: str = "float32", seed: int | None = None) -> keras.Sequential:

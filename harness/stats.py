@@ -52,28 +52,6 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
-RESULT_COLUMNS: tuple[str, ...] = (
-    "seed",
-    "condition",
-    "order",
-    "stage",
-    "trained_actor",
-    "eval_actor",
-    "position",
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "tp",
-    "fp",
-    "tn",
-    "fn",
-    "n_test",
-)
-"""Columns written by ``harness permute`` to results.csv."""
-
 REQUIRED_COLUMNS: tuple[str, ...] = ("seed", "condition", "order", "stage", "eval_actor")
 """Columns the analysis cannot do without (plus the metric column)."""
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.metrics import METRICS
+from harness.schema import METRICS
 from harness.study import Node, conditions
 
 SCHEMA = f"""

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.metrics import METRICS
+from harness.schema import CSV_COLUMNS
 
 SEPARATOR = ">"
 SPLIT_STREAM, INIT_STREAM, NODE_STREAM = 0, 1, 2
-
-CSV_COLUMNS = ["seed", "condition", "order", "stage", "trained_actor", "eval_actor", "position", *METRICS]
 
 
 @dataclass(frozen=True, order=True)
@@ -101,4 +99,4 @@ def conditions(evaluations: pd.DataFrame, actors: list[str]) -> pd.DataFrame:
     tidy["position"] = tidy["position"].astype("Int64")
     rank = tidy["condition"].map({"untrained": 0, "fresh": 1, "shared": 2})
     keys = [tidy["seed"], rank, tidy["order"], tidy["stage"], tidy["eval_actor"]]
-    return tidy.iloc[np.lexsort(keys[::-1])][CSV_COLUMNS].reset_index(drop=True)
+    return tidy.iloc[np.lexsort(keys[::-1])][list(CSV_COLUMNS)].reset_index(drop=True)

@@ -13,6 +13,8 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 
+from harness.schema import CSV_COLUMNS
+
 ACTORS: tuple[str, ...] = ("Tony_Blair", "George_W_Bush", "Colin_Powell")
 
 NodeKey = tuple[str, str, str]
@@ -60,28 +62,7 @@ def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None, n_
         out[col] = acc
     out["tp"], out["fn"], out["tn"], out["fp"] = tp, pos - tp, tn, n_test - pos - tn
     out["n_test"] = n_test
-    return out[
-        [
-            "seed",
-            "condition",
-            "order",
-            "stage",
-            "trained_actor",
-            "eval_actor",
-            "position",
-            "accuracy",
-            "balanced_accuracy",
-            "precision",
-            "recall",
-            "f1",
-            "roc_auc",
-            "tp",
-            "fp",
-            "tn",
-            "fn",
-            "n_test",
-        ]
-    ]
+    return out[list(CSV_COLUMNS)]
 
 
 def node_means(

@@ -7,19 +7,10 @@ import pytest
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from scipy import stats
 
-from harness.model import augment, build_model, projective_transforms, sample_transforms
+from harness.model import ORIGINAL_AUGMENTATION, augment, build_model, projective_transforms, sample_transforms
 
 DRAWS = 3000
 SHAPE = (40, 32, 1)  # non-square, so that rows and columns cannot be mixed up unnoticed
-ORIGINAL = dict(
-    rotation_range=30,
-    width_shift_range=0.2,
-    height_shift_range=0.2,
-    shear_range=15,
-    zoom_range=[0.7, 1.4],
-    horizontal_flip=True,
-    vertical_flip=True,
-)
 IDENTITY = {"theta": 0.0, "tx": 0.0, "ty": 0.0, "shear": 0.0, "zx": 1.0, "zy": 1.0}
 
 
@@ -58,7 +49,7 @@ def test_bfloat16_model_computes_in_bfloat16_and_outputs_float32():
 
 def original_draws(n: int) -> dict[str, np.ndarray]:
     """``n`` draws of ImageDataGenerator's parameters, shifts converted from pixels to fractions."""
-    generator = ImageDataGenerator(**ORIGINAL)
+    generator = ImageDataGenerator(**ORIGINAL_AUGMENTATION)
     draws = [generator.get_random_transform(SHAPE) for _ in range(n)]
     keys = ["theta", "tx", "ty", "shear", "zx", "zy", "flip_horizontal", "flip_vertical"]
     params = {key: np.array([d[key] for d in draws], dtype=float) for key in keys}

@@ -11,13 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from simulate import simulate_results
 
 from harness import report, stats
-
-try:
-    from tests.simulate import simulate_results
-except ImportError:  # tests/ is not a package: pytest puts it on sys.path
-    from simulate import simulate_results
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
@@ -262,3 +258,24 @@ def test_import_does_not_load_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cli_report_regenerates_everything_from_results_csv(full_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    run_dir = write_run(tmp_path / "copy", pd.read_csv(full_run / "results.csv"))
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--alpha", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "Q3" in result.output and f"wrote {run_dir / 'report.md'}" in result.output.replace("\n", "")
+    for name in ("report.md", "report.json", "verdicts.csv", "plot_matrices.png"):
+        assert (run_dir / name).exists()
+    assert (run_dir / "verdicts.csv").read_text() == (full_run / "verdicts.csv").read_text()
+
+
+def test_cli_report_without_results_exits_2_with_one_line(tmp_path):
+    harness = Path(sys.executable).with_name("harness")
+    done = subprocess.run([str(harness), "report", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "results.csv" in done.stderr

@@ -9,16 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from simulate import frame_from_nodes, node_index, simulate_results
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from harness import stats
-
-try:
-    from tests.simulate import frame_from_nodes, node_index, simulate_results
-except ImportError:  # tests/ is not a package: pytest puts it on sys.path
-    from simulate import frame_from_nodes, node_index, simulate_results
-
 
 # --------------------------------------------------------------------------------------------
 # A hand-written run: 3 seeds, actors A, B, C. Only models evaluated on A (and the fresh

@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from harness.metrics import METRICS
-from harness.study import CSV_COLUMNS, Node, children, conditions, node_sequence, orders, plan
+from harness.schema import CSV_COLUMNS, METRICS
+from harness.study import Node, children, conditions, node_sequence, orders, plan
 
 ACTORS = ["A", "B", "C"]
 
@@ -61,7 +61,7 @@ def node_evaluations(seeds):
 
 def test_conditions_row_counts_and_columns():
     tidy = conditions(node_evaluations([0, 1]), ACTORS)
-    assert list(tidy.columns) == CSV_COLUMNS
+    assert tuple(tidy.columns) == CSV_COLUMNS
     counts = tidy["condition"].value_counts().to_dict()
     assert counts == {"untrained": 2 * 3, "fresh": 2 * 3 * 3, "shared": 2 * math.factorial(3) * 3 * 3}
 
