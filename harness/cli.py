@@ -43,18 +43,19 @@ VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="A line per fi
 
 
 def data_config(
-    dataset,
-    data_dir,
-    data_home,
-    negatives_dir,
-    actors,
-    max_positives,
-    negatives,
-    image_size,
-    data_seed,
-    cache_dir,
-    protocol,
+    dataset: str,
+    data_dir: Path | None,
+    data_home: Path | None,
+    negatives_dir: str,
+    actors: str | None,
+    max_positives: int,
+    negatives: int,
+    image_size: int,
+    data_seed: int,
+    cache_dir: Path | None,
+    protocol: str,
 ):
+    """The data options of a command as a ``DataConfig`` (paths made absolute for the record)."""
     from harness.data import PROTOCOLS, DataConfig
 
     if protocol not in PROTOCOLS:

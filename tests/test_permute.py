@@ -85,8 +85,17 @@ def test_row_counts_per_condition(baseline):
     }
     assert len(pd.read_csv(baseline / "trainings.csv")) == TRAININGS
     assert not list((baseline / "snapshots").rglob("*.npz")), "finished runs keep no snapshots"
-    for name in ("config.json", "report.md", "verdicts.csv"):
+    for name in ("config.json", "report.md", "report.json", "verdicts.csv", "plot_matrices.png"):
         assert (baseline / name).exists()
+
+
+def test_the_tiny_real_run_ends_with_every_report_section(baseline):
+    from harness.report import SECTIONS
+
+    markdown = (baseline / "report.md").read_text()
+    positions = [markdown.find(section) for section in SECTIONS]
+    assert -1 not in positions and positions == sorted(positions)
+    assert len(pd.read_csv(baseline / "verdicts.csv")) == 3 * 4 + 1
 
 
 def test_tree_execution_equals_naive_execution(baseline, lfw_home):
