@@ -25,17 +25,17 @@ RATIO_REGRESSION = 0.8  # fail when a pipeline's speed-up over the original fall
 
 
 def previous_ratios(storage: Path = Path(".benchmarks")) -> tuple[str, dict[str, float]]:
-    """The speed-ups over the original recorded by the latest saved benchmark run, if any."""
-    saved = sorted(storage.rglob("*.json"), key=lambda file: file.stat().st_mtime)
-    if not saved:
-        return "", {}
-    runs = json.loads(saved[-1].read_text())["benchmarks"]
-    ratios = {
-        run["name"]: run["extra_info"]["speedup_vs_original"]
-        for run in runs
-        if "speedup_vs_original" in run["extra_info"]
-    }
-    return saved[-1].name, ratios
+    """The speed-ups over the original in the latest saved run with the same number of epochs."""
+    for saved in sorted(storage.rglob("*.json"), key=lambda file: file.stat().st_mtime, reverse=True):
+        runs = json.loads(saved.read_text())["benchmarks"]
+        ratios = {
+            run["name"]: run["extra_info"]["speedup_vs_original"]
+            for run in runs
+            if "speedup_vs_original" in run["extra_info"] and run["extra_info"].get("epochs") == EPOCHS
+        }
+        if ratios:
+            return saved.name, ratios
+    return "", {}
 
 
 def pytest_configure(config):
@@ -64,6 +64,7 @@ def record_throughput(benchmark, images: int, training: str | None = None) -> fl
     rate = images / benchmark.stats.stats.mean
     benchmark.extra_info["images_per_second"] = round(rate, 1)
     if training:
+        benchmark.extra_info["epochs"] = EPOCHS
         THROUGHPUT[training] = rate
         if training != "original" and "original" in THROUGHPUT:
             benchmark.extra_info["speedup_vs_original"] = round(rate / THROUGHPUT["original"], 3)
