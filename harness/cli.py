@@ -6,17 +6,24 @@ and ``--help`` stay fast and work without them.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import time
+import typing
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.data import DataConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
 console = Console()
@@ -43,17 +50,17 @@ VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="A line per fi
 
 
 def data_config(
-    dataset: str,
-    data_dir: Path | None,
-    data_home: Path | None,
-    negatives_dir: str,
-    actors: str | None,
-    max_positives: int,
-    negatives: int,
-    image_size: int,
-    data_seed: int,
-    cache_dir: Path | None,
-    protocol: str,
+    dataset: DatasetOpt = "lfw",
+    data_dir: DataDirOpt = None,
+    data_home: DataHomeOpt = None,
+    negatives_dir: NegativesDirOpt = "otherActors",
+    actors: ActorsOpt = None,
+    max_positives: MaxPositivesOpt = 150,
+    negatives: NegativesOpt = 150,
+    image_size: ImageSizeOpt = 100,
+    data_seed: DataSeedOpt = 0,
+    cache_dir: CacheDirOpt = None,
+    protocol: str = "disjoint",
 ):
     """The data options of a command as a ``DataConfig`` (paths made absolute for the record)."""
     from harness.data import PROTOCOLS, DataConfig
@@ -65,7 +72,7 @@ def data_config(
         data_dir=str(data_dir.resolve()) if data_dir else None,
         data_home=str(data_home.resolve()) if data_home else None,
         negatives_dir=negatives_dir,
-        actors=tuple(a.strip() for a in actors.split(",") if a.strip()) if actors else None,
+        actors=parse_actors(actors),
         max_positives=max_positives,
         negatives=negatives,
         image_size=image_size,
@@ -73,6 +80,40 @@ def data_config(
         protocol=protocol,
         cache_dir=str(cache_dir) if cache_dir else None,
     )
+
+
+def parse_actors(actors: str | None) -> tuple[str, ...] | None:
+    return tuple(a.strip() for a in actors.split(",") if a.strip()) if actors else None
+
+
+def with_data_options(protocol: str, protocol_help: str):
+    """Give a command every data option of ``data_config`` plus ``--protocol`` (with this default);
+    the command receives them as one ``DataConfig`` argument named ``data``."""
+    shared = inspect.signature(data_config, eval_str=True).parameters
+    protocol_option = inspect.Parameter(
+        "protocol",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=protocol,
+        annotation=Annotated[str, typer.Option(help=protocol_help)],
+    )
+
+    def decorate(command):
+        hints = typing.get_type_hints(command, localns={"DataConfig": object}, include_extras=True)
+        own = [p.replace(annotation=hints[name]) for name, p in inspect.signature(command).parameters.items()]
+        own = [p for p in own if p.name != "data"]
+        added = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for name, p in shared.items() if name != "protocol"]
+        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added + [protocol_option]
+
+        @functools.wraps(command)
+        def wrapper(**options):
+            data = data_config(**{name: options.pop(name) for name in shared})
+            return command(data=data, **options)
+
+        wrapper.__signature__ = inspect.Signature(parameters)
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate
 
 
 def decoding_progress(items, description: str, total: int):
@@ -105,20 +146,9 @@ def check_training_options(precision: str, image_size: int) -> None:
 
 
 @app.command()
+@with_data_options("disjoint", "disjoint (leak-free) or original (the notebook's split).")
 def data(
-    dataset: DatasetOpt = "lfw",
-    data_dir: DataDirOpt = None,
-    data_home: DataHomeOpt = None,
-    negatives_dir: NegativesDirOpt = "otherActors",
-    actors: ActorsOpt = None,
-    max_positives: MaxPositivesOpt = 150,
-    negatives: NegativesOpt = 150,
-    image_size: ImageSizeOpt = 100,
-    data_seed: DataSeedOpt = 0,
-    cache_dir: CacheDirOpt = None,
-    protocol: Annotated[
-        str, typer.Option(help="disjoint (leak-free) or original (the notebook's split).")
-    ] = "disjoint",
+    data: DataConfig,
     seed: Annotated[int, typer.Option(help="Split seed to show counts for.")] = 0,
 ) -> None:
     """Show what would be loaded: per-actor train/test counts, skipped files, the fingerprint."""
@@ -126,22 +156,9 @@ def data(
     from harness.data.splits import leaks
     from harness.study import split_sequence
 
-    config = data_config(
-        dataset,
-        data_dir,
-        data_home,
-        negatives_dir,
-        actors,
-        max_positives,
-        negatives,
-        image_size,
-        data_seed,
-        cache_dir,
-        protocol,
-    )
-    loaded = load(config)
-    split = make_split(loaded, config.protocol, split_sequence(seed))
-    table = Table(title=f"{config.dataset} from {loaded.source} ({config.protocol} split, seed {seed})")
+    loaded = load(data)
+    split = make_split(loaded, data.protocol, split_sequence(seed))
+    table = Table(title=f"{data.dataset} from {loaded.source} ({data.protocol} split, seed {seed})")
     for column in ("actor", "images", "train +", "train -", "test +", "test -"):
         table.add_column(column, justify="left" if column == "actor" else "right")
     for actor in loaded.actors:
@@ -219,40 +236,18 @@ def confusion(counts: dict) -> Table:
 
 
 @app.command()
+@with_data_options("original", "original (the notebook's split) or disjoint.")
 def replicate(
+    data: DataConfig,
     order: Annotated[str | None, typer.Option(help="Training order, e.g. A,B,C (default: the actors' order).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialisation, augmentation and batch order.")] = 0,
     epochs: EpochsOpt = 60,
     precision: PrecisionOpt = "float32",
     out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON here.")] = None,
-    protocol: Annotated[str, typer.Option(help="original (the notebook's split) or disjoint.")] = "original",
-    dataset: DatasetOpt = "lfw",
-    data_dir: DataDirOpt = None,
-    data_home: DataHomeOpt = None,
-    negatives_dir: NegativesDirOpt = "otherActors",
-    actors: ActorsOpt = None,
-    max_positives: MaxPositivesOpt = 150,
-    negatives: NegativesOpt = 150,
-    image_size: ImageSizeOpt = 100,
-    data_seed: DataSeedOpt = 0,
-    cache_dir: CacheDirOpt = None,
 ) -> None:
     """Rerun the original notebook once: ONE model trained on each actor in turn."""
-    check_training_options(precision, image_size)
-    actors = order or actors
-    config = data_config(
-        dataset,
-        data_dir,
-        data_home,
-        negatives_dir,
-        actors,
-        max_positives,
-        negatives,
-        image_size,
-        data_seed,
-        cache_dir,
-        protocol,
-    )
+    check_training_options(precision, data.image_size)
+    config = replace(data, actors=parse_actors(order) or data.actors)
     loaded = load(config)
     from harness.execute import StudyConfig, run_node
     from harness.study import Node
@@ -305,7 +300,9 @@ def replicate(
 
 
 @app.command()
+@with_data_options("disjoint", "disjoint (leak-free) or original.")
 def permute(
+    data: DataConfig,
     seeds: Annotated[int, typer.Option(min=1, help="Number of seeds.")] = 5,
     first_seed: Annotated[int, typer.Option(help="Seeds run from this one.")] = 0,
     epochs: EpochsOpt = 60,
@@ -317,41 +314,17 @@ def permute(
     threads: Annotated[int | None, typer.Option(help="TensorFlow threads per worker (default cores/workers).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler to run on instead.")] = None,
     verbose: VerboseOpt = False,
-    protocol: Annotated[str, typer.Option(help="disjoint (leak-free) or original.")] = "disjoint",
-    dataset: DatasetOpt = "lfw",
-    data_dir: DataDirOpt = None,
-    data_home: DataHomeOpt = None,
-    negatives_dir: NegativesDirOpt = "otherActors",
-    actors: ActorsOpt = None,
-    max_positives: MaxPositivesOpt = 150,
-    negatives: NegativesOpt = 150,
-    image_size: ImageSizeOpt = 100,
-    data_seed: DataSeedOpt = 0,
-    cache_dir: CacheDirOpt = None,
 ) -> None:
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
-    check_training_options(precision, image_size)
-    config = data_config(
-        dataset,
-        data_dir,
-        data_home,
-        negatives_dir,
-        actors,
-        max_positives,
-        negatives,
-        image_size,
-        data_seed,
-        cache_dir,
-        protocol,
-    )
-    loaded = load(config)
+    check_training_options(precision, data.image_size)
+    loaded = load(data)
     from harness.execute import StudyConfig, make_executor, run_study
     from harness.store import Store, check_config, default_run_dir, locked, run_record
     from harness.study import plan
     from harness.train import TrainConfig
 
     study = StudyConfig(
-        config, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + seeds))
+        data, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + seeds))
     )
     run_dir = out or default_run_dir(study.to_dict())
     started = time.time()
