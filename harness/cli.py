@@ -1,7 +1,8 @@
 """The ``harness`` command line: a thin shell over data, study, execute, store and report.
 
 Heavy modules (TensorFlow above all) are imported inside the commands, so ``harness report``
-and ``--help`` stay fast and work without them.
+and ``--help`` stay fast and work without them. Every option's range is declared here, so that
+typer refuses a bad value before any data is loaded.
 """
 
 from __future__ import annotations
@@ -20,37 +21,91 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from harness import __version__
+from harness.choices import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, MIN_IMAGES, DatasetName, Precision, Protocol
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.data import DataConfig
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.splitlines()[0])
+HELP = """Test whether the order in which one face classifier learns several actors matters.
+
+`harness replicate` reruns the original notebook once (one model trained on actor A, then B, then C);
+`harness permute` trains every order over many seeds, with fresh models and controls, and writes a
+report whose significance tests say which of the original claims hold; `harness report` redoes that
+report from a run's results.csv; `harness data` shows what would be loaded. Images come from LFW
+(downloaded by scikit-learn) or from your own folder of actor folders (--data-dir).
+"""
+
+app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 
 # Options shared by every command that loads images.
-DatasetOpt = Annotated[str, typer.Option("--dataset", help="'lfw' (scikit-learn's LFW cache) or 'folder'.")]
-DataDirOpt = Annotated[Path | None, typer.Option(help="Folder with one folder per actor (--dataset folder).")]
+DatasetOpt = Annotated[
+    DatasetName | None,
+    typer.Option(
+        "--dataset",
+        help="lfw: scikit-learn's LFW (the default); folder: --data-dir (the default with --data-dir).",
+        show_default=False,
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option(help="Folder with one folder per actor and a negatives folder; means --dataset folder.")
+]
 DataHomeOpt = Annotated[
-    Path | None, typer.Option(help="scikit-learn data home holding lfw_home/ (else SCIKIT_LEARN_DATA).")
+    Path | None,
+    typer.Option(
+        exists=True, file_okay=False, help="scikit-learn data home holding lfw_home/ (else SCIKIT_LEARN_DATA)."
+    ),
 ]
 NegativesDirOpt = Annotated[str, typer.Option(help="Name of the negatives folder inside --data-dir.")]
 ActorsOpt = Annotated[
     str | None, typer.Option(help="Comma-separated actors, e.g. A,B,C (default: all folders / LFW's top 3).")
 ]
-MaxPositivesOpt = Annotated[int, typer.Option(min=1, help="At most this many images per actor.")]
-NegativesOpt = Annotated[int, typer.Option(min=1, help="Size of the negative pool.")]
-ImageSizeOpt = Annotated[int, typer.Option(help="Images are resized to S x S gray.")]
-DataSeedOpt = Annotated[int, typer.Option(help="Seed that draws which files are used.")]
-CacheDirOpt = Annotated[Path | None, typer.Option(help="Decoded-image cache (default ~/.cache/harness).")]
+MaxPositivesOpt = Annotated[
+    int,
+    typer.Option(min=MIN_IMAGES, help=f"At most this many images per actor; every actor needs {MIN_IMAGES} usable."),
+]
+NegativesOpt = Annotated[
+    int, typer.Option(min=MIN_IMAGES, help=f"Size of the negative pool; it needs {MIN_IMAGES} usable images.")
+]
+ImageSizeOpt = Annotated[
+    int,
+    typer.Option(
+        min=MIN_IMAGE_SIZE,
+        max=MAX_IMAGE_SIZE,
+        help=f"Images are resized to S x S gray. The network needs {MIN_IMAGE_SIZE} px; its dense layer grows "
+        f"with S squared (123 million weights, about 2 GB to train, at {MAX_IMAGE_SIZE} px).",
+    ),
+]
+DataSeedOpt = Annotated[int, typer.Option(min=0, help="Seed that draws which files are used.")]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option(help="Decoded-image cache (default $HARNESS_CACHE_DIR or ~/.cache/harness); see `harness cache`."),
+]
 EpochsOpt = Annotated[int, typer.Option(min=1, help="Epochs per stage.")]
-PrecisionOpt = Annotated[str, typer.Option(help="float32 or bfloat16 (Keras mixed precision).")]
+PrecisionOpt = Annotated[Precision, typer.Option(help="Training precision (bfloat16: Keras mixed precision).")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="A line per finished training.")]
 
 
+def show_version(value: bool) -> None:
+    if value:
+        console.print(f"harness {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback(help=HELP)
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Options before the command."""
+
+
 def data_config(
-    dataset: DatasetOpt = "lfw",
+    dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
     data_home: DataHomeOpt = None,
     negatives_dir: NegativesDirOpt = "otherActors",
@@ -60,15 +115,13 @@ def data_config(
     image_size: ImageSizeOpt = 100,
     data_seed: DataSeedOpt = 0,
     cache_dir: CacheDirOpt = None,
-    protocol: str = "disjoint",
+    protocol: Protocol = Protocol.DISJOINT,
 ):
     """The data options of a command as a ``DataConfig`` (paths made absolute for the record)."""
-    from harness.data import PROTOCOLS, DataConfig
+    from harness.data import DataConfig
 
-    if protocol not in PROTOCOLS:
-        raise HarnessError(f"--protocol must be one of {', '.join(PROTOCOLS)}, not '{protocol}'")
     return DataConfig(
-        dataset=dataset,
+        dataset=dataset or (DatasetName.FOLDER if data_dir else DatasetName.LFW),
         data_dir=str(data_dir.resolve()) if data_dir else None,
         data_home=str(data_home.resolve()) if data_home else None,
         negatives_dir=negatives_dir,
@@ -86,7 +139,7 @@ def parse_actors(actors: str | None) -> tuple[str, ...] | None:
     return tuple(a.strip() for a in actors.split(",") if a.strip()) if actors else None
 
 
-def with_data_options(protocol: str, protocol_help: str):
+def with_data_options(protocol: Protocol, protocol_help: str):
     """Give a command every data option of ``data_config`` plus ``--protocol`` (with this default);
     the command receives them as one ``DataConfig`` argument named ``data``."""
     shared = inspect.signature(data_config, eval_str=True).parameters
@@ -94,7 +147,7 @@ def with_data_options(protocol: str, protocol_help: str):
         "protocol",
         inspect.Parameter.KEYWORD_ONLY,
         default=protocol,
-        annotation=Annotated[str, typer.Option(help=protocol_help)],
+        annotation=Annotated[Protocol, typer.Option(help=protocol_help)],
     )
 
     def decorate(command):
@@ -122,34 +175,25 @@ def decoding_progress(items, description: str, total: int):
     return track(items, description=description, total=total, console=err, transient=True)
 
 
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def load(config):
-    """Load the dataset, warning once per skipped file and per exact duplicate."""
+    """Load the dataset, warning once per skipped file, cache problem and exact duplicate."""
     from harness.data import load_dataset
 
-    dataset = load_dataset(config, progress=decoding_progress)
-    for path, reason in dataset.skipped:
-        err.print(f"[yellow]warning:[/] skipped {path}: {reason}", highlight=False)
+    dataset = load_dataset(config, progress=decoding_progress, warn=warn)
     for label_a, path_a, label_b, path_b in dataset.duplicates:
-        err.print(
-            f"[yellow]warning:[/] identical pixels in {label_a} and {label_b}: {path_a} = {path_b}", highlight=False
-        )
+        warn(f"identical pixels in {label_a} and {label_b}: {path_a} = {path_b}")
     return dataset
 
 
-def check_training_options(precision: str, image_size: int) -> None:
-    from harness.model import MIN_IMAGE_SIZE, PRECISIONS
-
-    if precision not in PRECISIONS:
-        raise HarnessError(f"--precision must be one of {', '.join(PRECISIONS)}, not '{precision}'")
-    if image_size < MIN_IMAGE_SIZE:
-        raise HarnessError(f"--image-size {image_size} is too small for the network; use {MIN_IMAGE_SIZE} or more")
-
-
 @app.command()
-@with_data_options("disjoint", "disjoint (leak-free) or original (the notebook's split).")
+@with_data_options(Protocol.DISJOINT, "disjoint (leak-free) or original (the notebook's split).")
 def data(
     data: DataConfig,
-    seed: Annotated[int, typer.Option(help="Split seed to show counts for.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Split seed to show counts for.")] = 0,
 ) -> None:
     """Show what would be loaded: per-actor train/test counts, skipped files, the fingerprint."""
     from harness.data import make_split
@@ -236,17 +280,20 @@ def confusion(counts: dict) -> Table:
 
 
 @app.command()
-@with_data_options("original", "original (the notebook's split) or disjoint.")
+@with_data_options(Protocol.ORIGINAL, "original (the notebook's split) or disjoint.")
 def replicate(
     data: DataConfig,
     order: Annotated[str | None, typer.Option(help="Training order, e.g. A,B,C (default: the actors' order).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation, augmentation and batch order.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed for initialisation, augmentation and batch order.")] = 0,
     epochs: EpochsOpt = 60,
-    precision: PrecisionOpt = "float32",
-    out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON here.")] = None,
+    precision: PrecisionOpt = Precision.FLOAT32,
+    out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON to this file.")] = None,
 ) -> None:
     """Rerun the original notebook once: ONE model trained on each actor in turn."""
-    check_training_options(precision, data.image_size)
+    from harness.files import check_output_file, write_text_atomic
+
+    if out:
+        check_output_file(out, "--out")
     config = replace(data, actors=parse_actors(order) or data.actors)
     loaded = load(config)
     from harness.execute import StudyConfig, run_node
@@ -294,29 +341,29 @@ def replicate(
             "wall_seconds": wall,
             "stages": stages,
         }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=2, default=float))
+        write_text_atomic(out, json.dumps(record, indent=2, default=float))
         console.print(f"wrote {out}")
 
 
 @app.command()
-@with_data_options("disjoint", "disjoint (leak-free) or original.")
+@with_data_options(Protocol.DISJOINT, "disjoint (leak-free) or original.")
 def permute(
     data: DataConfig,
     seeds: Annotated[int, typer.Option(min=1, help="Number of seeds.")] = 5,
-    first_seed: Annotated[int, typer.Option(help="Seeds run from this one.")] = 0,
+    first_seed: Annotated[int, typer.Option(min=0, help="Seeds run from this one.")] = 0,
     epochs: EpochsOpt = 60,
-    precision: PrecisionOpt = "float32",
+    precision: PrecisionOpt = Precision.FLOAT32,
     out: Annotated[
         Path | None, typer.Option(help="Run directory (default: reports/<derived from the config>).")
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Local processes training in parallel.")] = 1,
-    threads: Annotated[int | None, typer.Option(help="TensorFlow threads per worker (default cores/workers).")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="TensorFlow threads per worker (default cores/workers).")
+    ] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler to run on instead.")] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
-    check_training_options(precision, data.image_size)
     loaded = load(data)
     from harness.execute import StudyConfig, make_executor, run_study
     from harness.store import Store, check_config, default_run_dir, locked, run_record
@@ -379,6 +426,35 @@ def report(
     for line in summary_lines(pd.read_csv(written.parent / "verdicts.csv", keep_default_na=False)):
         console.print(line, highlight=False)
     console.print(f"wrote {written}")
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The decoded-image cache: its size, and emptying it.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info(cache_dir: CacheDirOpt = None) -> None:
+    """Where the cache is, how many entries it holds, their size and the limit."""
+    from harness.data.cache import cache_limit_bytes, default_cache_dir, entries
+
+    directory = cache_dir or default_cache_dir()
+    present = entries(directory)
+    size = sum(status.st_size for _, status in present)
+    console.print(
+        f"{directory}: {len(present)} entries, {size / 2**20:.1f} MB; limit {cache_limit_bytes() / 2**20:.0f} MB "
+        "(HARNESS_CACHE_LIMIT_MB), least recently used entries removed first",
+        highlight=False,
+    )
+
+
+@cache_app.command("clear")
+def cache_clear(cache_dir: CacheDirOpt = None) -> None:
+    """Remove every entry (images are decoded afresh next time)."""
+    from harness.data.cache import clear, default_cache_dir
+
+    directory = cache_dir or default_cache_dir()
+    removed, freed = clear(directory)
+    console.print(f"removed {removed} entries ({freed / 2**20:.1f} MB) from {directory}", highlight=False)
 
 
 def main() -> None:

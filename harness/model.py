@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
-PRECISIONS = ("float32", "bfloat16")
-MIN_IMAGE_SIZE = 22  # three valid 3x3 convolutions with 2x2 pooling need at least this
+from harness.backend import keras
+from harness.choices import Precision
 
 # The arguments of the original notebook's ImageDataGenerator, and what they mean here.
 ORIGINAL_AUGMENTATION = {
@@ -24,13 +23,13 @@ SHEAR_DEGREES = float(ORIGINAL_AUGMENTATION["shear_range"])
 ZOOM_RANGE = tuple(ORIGINAL_AUGMENTATION["zoom_range"])
 
 
-def build_model(image_size: int, precision: str = "float32", seed: int | None = None) -> keras.Sequential:
+def build_model(image_size: int, precision: Precision = Precision.FLOAT32, seed: int | None = None) -> keras.Sequential:
     """Conv(32)-Pool-Conv(64)-Pool-Conv(128)-Pool-Dropout(0.5)-Flatten-Dense(250)-Dense(1).
 
     Kernels use Keras's default Glorot-uniform initialiser and biases zeros; with ``seed`` the
     draw is a function of the seed alone, never of global random state another thread may touch.
     """
-    dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+    dtype = "mixed_bfloat16" if precision == Precision.BFLOAT16 else "float32"
     kernels = iter(range(5))
 
     def kernel() -> keras.initializers.Initializer:

@@ -8,19 +8,15 @@ on with a live model give bit-identical results.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from harness.model import (  # noqa: E402
+from harness.backend import keras, tf
+from harness.choices import Precision
+from harness.model import (
     augment,
     build_model,
     compile_model,
@@ -35,7 +31,7 @@ class TrainConfig:
 
     epochs: int = 60
     batch_size: int = 32
-    precision: str = "float32"
+    precision: Precision = Precision.FLOAT32
 
 
 @dataclass(frozen=True)

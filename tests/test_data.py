@@ -38,6 +38,7 @@ SIZE = 16
 ACTORS = {"Carol": 12, "Alice": 14, "Bob": 12}
 N_NEGATIVES = 16
 LFW_TOP3 = ["George_W_Bush", "Colin_Powell", "Tony_Blair"]
+BROKEN = "is not an image OpenCV can decode (corrupt or another format)"
 
 
 @pytest.fixture
@@ -185,8 +186,26 @@ def test_cache_misses_when_a_file_changes(faces, cache):
     np.testing.assert_array_equal(after.pixels[0], original_pipeline(paths[0], SIZE))
     np.testing.assert_array_equal(after.pixels[1:], before.pixels[1:])
 
-    set_mtime(paths[1], 1_600_000_200)  # only the mtime changes
-    assert not cached_image_set(paths, SIZE, cache)[1]
+    set_mtime(paths[1], 1_600_000_200)  # only the mtime changes: the same bytes, still a hit
+    assert cached_image_set(paths, SIZE, cache)[1]
+
+
+def test_cache_misses_when_the_content_changes_but_size_and_mtime_stay(faces, cache):
+    """BMPs of one shape have one size: new pixels, same size, mtime set back, and the fingerprint follows."""
+    alice = faces / "Alice"
+    target = write_image(alice / "same_size.bmp", noise(1, 12, 12))
+    set_mtime(target, 1_600_000_000)
+    before = load_dataset(config(faces, cache))
+    size = target.stat().st_size
+
+    write_image(target, noise(2, 12, 12))
+    set_mtime(target, 1_600_000_000)
+    assert target.stat().st_size == size and target.stat().st_mtime == 1_600_000_000
+    after = load_dataset(config(faces, cache))
+    index = after.positives["Alice"].paths.index(target)
+    np.testing.assert_array_equal(after.positives["Alice"].pixels[index], original_pipeline(target, SIZE))
+    assert not np.array_equal(after.positives["Alice"].pixels[index], before.positives["Alice"].pixels[index])
+    assert after.fingerprint != before.fingerprint
 
 
 def test_cache_misses_when_a_file_is_added_or_removed(faces, cache):
@@ -354,14 +373,19 @@ def test_bad_files_are_skipped_with_a_reason_each(faces, cache, monkeypatch):
             return fromfile(file, *args, **kwargs)
 
         monkeypatch.setattr(np, "fromfile", refuse)
+    dangling = alice / "dangling.png"
+    dangling.symlink_to(alice / "deleted.png")
+    warnings = []
     try:
-        dataset = load_dataset(config(faces, cache))
+        dataset = load_dataset(config(faces, cache), warn=warnings.append)
     finally:
         locked.chmod(0o644)
 
-    bad = {"truncated.jpg", "garbage.jpg", "empty.png", "notes.txt", "locked.png"}
+    bad = {"truncated.jpg", "garbage.jpg", "empty.png", "notes.txt", "locked.png", "dangling.png"}
     reasons = {path.name: reason for path, reason in dataset.skipped}
-    assert set(reasons) == bad and len(dataset.skipped) == 5
+    assert set(reasons) == bad and len(dataset.skipped) == 6
+    assert sorted(warnings) == sorted(f"skipped {path}: {reason}" for path, reason in dataset.skipped)
+    assert "dangling symbolic link" in reasons["dangling.png"] and "deleted.png" in reasons["dangling.png"]
     assert all(reason and "\n" not in reason for reason in reasons.values())
     assert "0 bytes" in reasons["empty.png"] and "cannot be read" in reasons["locked.png"]
     assert len(dataset.positives["Alice"].paths) == 14 + 1  # the originals and good.jpg
@@ -436,15 +460,51 @@ def test_an_actor_named_like_the_negative_pool_is_a_one_line_error(tmp_path, cac
     assert "'negatives'" in one_line_error(excinfo) and "--negatives-dir" in str(excinfo.value)
 
 
-def test_too_few_usable_images_is_a_one_line_error(faces, cache):
-    """Bob has 12 files, but 3 are broken: 9 usable < 10."""
+@pytest.mark.parametrize("max_positives", [10, 100])
+def test_too_few_usable_images_is_a_one_line_error(faces, cache, max_positives):
+    """Bob has 12 files, but 3 are broken: 9 usable < 10, whatever the limit, and the skips come first."""
     bob = sorted((faces / "Bob").iterdir())
     for path in bob[:3]:
         path.write_bytes(b"broken")
+    warnings = []
+    with pytest.raises(HarnessError) as excinfo:
+        load_dataset(config(faces, cache, max_positives=max_positives), warn=warnings.append)
+    message = one_line_error(excinfo)
+    assert message.startswith(f"Bob: only 9 usable images in {faces / 'Bob'} (12 files, 3 skipped")
+    assert "at least 10" in message
+    assert sorted(w for w in warnings if "Bob" in w) == [f"skipped {p}: {BROKEN}" for p in bob[:3]]
+
+
+def test_broken_files_do_not_use_up_the_limit(faces, cache):
+    """Alice: 14 good files and 6 broken ones; a limit of 14 still gets the 14 good ones."""
+    broken = [faces / "Alice" / f"broken_{i}.png" for i in range(6)]
+    for path in broken:
+        path.write_bytes(b"broken")
+    dataset = load_dataset(config(faces, cache, max_positives=14), warn=lambda message: None)
+    assert len(dataset.positives["Alice"].paths) == 14
+    assert {p.name for p in dataset.positives["Alice"].paths} == {f"img_{i:03d}.png" for i in range(14)}
+    assert {p for p, _ in dataset.positives["Alice"].skipped} <= set(broken)
+
+
+def test_limits_below_the_minimum_are_refused(faces, cache):
+    with pytest.raises(HarnessError) as excinfo:
+        load_dataset(config(faces, cache, max_positives=5))
+    assert "--max-positives 5" in one_line_error(excinfo) and "10" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("name", ["A>B", "Smith, John"])
+def test_actor_names_with_separators_are_refused(faces, cache, name):
+    write_class(faces / name, 10, seed=5)
     with pytest.raises(HarnessError) as excinfo:
         load_dataset(config(faces, cache))
     message = one_line_error(excinfo)
-    assert message.startswith("Bob: only 9 usable images") and "at least 10" in message
+    assert str(faces / name) in message and "rename" in message
+
+
+def test_data_dir_with_lfw_is_a_one_line_error(faces, cache):
+    with pytest.raises(HarnessError) as excinfo:
+        load_dataset(DataConfig(dataset="lfw", data_dir=str(faces), cache_dir=str(cache)))
+    assert "--data-dir" in one_line_error(excinfo) and "--dataset lfw" in str(excinfo.value)
 
 
 def test_too_few_negatives_is_a_one_line_error(tmp_path, cache):
@@ -472,7 +532,8 @@ def test_cli_data_missing_directory_exits_2_with_one_error_line(tmp_path, cache)
 
 
 def test_cli_data_prints_the_table_and_fingerprint(faces, cache):
-    result = harness_cli("data", "--dataset", "folder", "--data-dir", str(faces), "--image-size", "16", cache_dir=cache)
+    """--data-dir alone means --dataset folder (it used to be ignored for LFW)."""
+    result = harness_cli("data", "--data-dir", str(faces), "--image-size", "32", cache_dir=cache)
     assert result.returncode == 0, result.stderr
     rows = {}
     for line in result.stdout.splitlines():
@@ -481,7 +542,7 @@ def test_cli_data_prints_the_table_and_fingerprint(faces, cache):
             rows[words[0]] = [int(word) for word in words[1:]]
     # images, train +, train -, test +, test - (disjoint split: the 16 negatives go 11/5 for everyone)
     assert rows == {"Alice": [14, 9, 11, 5, 5], "Bob": [12, 8, 11, 4, 5], "Carol": [12, 8, 11, 4, 5]}
-    expected = load_dataset(config(faces, cache, max_positives=150, negatives=150)).fingerprint
+    expected = load_dataset(config(faces, cache, max_positives=150, negatives=150, image_size=32)).fingerprint
     assert f"dataset fingerprint: {expected}" in result.stdout
 
 

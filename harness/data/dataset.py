@@ -5,24 +5,36 @@ from __future__ import annotations
 import hashlib
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from harness.data.cache import ImageSet, Progress, cached_image_set, default_cache_dir, no_progress
+from harness.choices import MIN_IMAGES, DatasetName, Protocol
+from harness.data.cache import (
+    ImageSet,
+    Progress,
+    Warn,
+    cached_image_set,
+    combined,
+    default_cache_dir,
+    no_progress,
+    python_warning,
+    writable_cache_dir,
+)
 from harness.data.sources import Catalog, folder_catalog, lfw_catalog
 from harness.errors import HarnessError
 
-MIN_IMAGES = 10
 NEGATIVES = "negatives"
+SEPARATORS = (">", ",")  # of actors in an order (A>B) and in a list (A,B)
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Everything that decides which pixels the study sees."""
 
-    dataset: str = "lfw"  # "lfw" or "folder"
+    dataset: DatasetName = DatasetName.LFW
     data_dir: str | None = None
     data_home: str | None = None
     negatives_dir: str = "otherActors"
@@ -31,7 +43,7 @@ class DataConfig:
     negatives: int = 150
     image_size: int = 100
     data_seed: int = 0
-    protocol: str = "disjoint"  # "disjoint" or "original"
+    protocol: Protocol = Protocol.DISJOINT
     cache_dir: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
@@ -59,13 +71,28 @@ class Dataset:
         return [entry for image_set in sets for entry in image_set.skipped]
 
 
-def draw(files: list[Path], limit: int, data_seed: int, label: str) -> list[Path]:
-    """Up to ``limit`` files drawn from the sorted list, reproducibly for (data seed, label)."""
-    if len(files) <= limit:
-        return list(files)
+def draw_usable(
+    files: list[Path], limit: int, data_seed: int, label: str, decode: Callable[[list[Path]], ImageSet]
+) -> ImageSet:
+    """Up to ``limit`` usable images drawn from the sorted ``files``, reproducibly for (data seed, label).
+
+    Files that cannot be decoded are replaced by further draws from the rest, so a corrupt file never
+    takes a usable one's place; with no bad files this is one draw of ``limit`` files.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(data_seed, spawn_key=(zlib.crc32(label.encode()),)))
-    chosen = np.sort(rng.choice(len(files), size=limit, replace=False))
-    return [files[i] for i in chosen]
+    parts: list[ImageSet] = []
+    remaining = list(files)
+    while True:
+        wanted = limit - sum(len(part.paths) for part in parts)
+        if len(remaining) <= wanted:
+            chosen = remaining
+        else:
+            chosen = [remaining[i] for i in np.sort(rng.choice(len(remaining), size=wanted, replace=False))]
+        parts.append(decode(chosen))
+        taken = set(chosen)
+        remaining = [path for path in remaining if path not in taken]
+        if not remaining or sum(len(part.paths) for part in parts) >= limit:
+            return combined(parts)
 
 
 def find_duplicates(sets: dict[str, ImageSet]) -> list[tuple[str, Path, str, Path]]:
@@ -82,7 +109,11 @@ def find_duplicates(sets: dict[str, ImageSet]) -> list[tuple[str, Path, str, Pat
 
 
 def fingerprint(sets: dict[str, ImageSet], image_size: int) -> str:
-    """Hash over the loaded files' contents, per class and in order, and the image size."""
+    """Hash over the loaded files' bytes, per class and in order, and the image size.
+
+    The content hashes come from decoding or from a cache entry keyed by those same bytes, so they
+    are always the files' current contents.
+    """
     digest = hashlib.sha256(f"size={image_size}".encode())
     for label in sorted(sets):
         digest.update(label.encode())
@@ -93,38 +124,67 @@ def fingerprint(sets: dict[str, ImageSet], image_size: int) -> str:
 
 def catalog_for(config: DataConfig) -> Catalog:
     actors = list(config.actors) if config.actors else None
-    if config.dataset == "folder":
+    if DatasetName(config.dataset) == DatasetName.FOLDER:
         if not config.data_dir:
             raise HarnessError("--dataset folder needs --data-dir DIR (one folder per actor inside)")
         return folder_catalog(Path(config.data_dir), config.negatives_dir, actors)
-    if config.dataset == "lfw":
-        return lfw_catalog(Path(config.data_home) if config.data_home else None, actors)
-    raise HarnessError(f"--dataset must be 'lfw' or 'folder', not '{config.dataset}'")
+    if config.data_dir:
+        raise HarnessError(
+            f"--dataset {config.dataset} does not read --data-dir {config.data_dir}; drop --dataset to load "
+            "that folder, or drop --data-dir"
+        )
+    return lfw_catalog(Path(config.data_home) if config.data_home else None, actors)
 
 
-def load_dataset(config: DataConfig, progress: Progress = no_progress) -> Dataset:
-    """Draw, decode (through the cache) and check every class the study needs."""
-    if config.image_size < 8:
-        raise HarnessError(f"--image-size {config.image_size} is too small; use 8 or more (default 100)")
-    catalog = catalog_for(config)
+def check_actor_names(catalog: Catalog) -> None:
+    """Actor names must not be the negative pool's label nor contain the separators of orders and lists."""
     if NEGATIVES in catalog.actors:  # the label of the negative pool; an actor of that name would be lost
         raise HarnessError(
             f"an actor cannot be named '{NEGATIVES}' (in {catalog.root}); rename that folder, or pass "
             f"--negatives-dir {NEGATIVES} if it holds the negatives"
         )
-    cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
-    wanted = {a: draw(files, config.max_positives, config.data_seed, a) for a, files in catalog.actors.items()}
-    wanted[NEGATIVES] = draw(catalog.negatives, config.negatives, config.data_seed, NEGATIVES)
-    sets = {
-        label: cached_image_set(files, config.image_size, cache_dir, progress, f"decoding {label}")[0]
-        for label, files in wanted.items()
-    }
+    for actor in catalog.actors:
+        if any(separator in actor for separator in SEPARATORS):
+            raise HarnessError(
+                f"actor folder {catalog.root / actor} has '>' or ',' in its name, which separate actors in "
+                "orders (A>B) and lists (A,B); rename the folder"
+            )
+
+
+def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: Warn = python_warning) -> Dataset:
+    """Draw, decode (through the cache) and check every class the study needs.
+
+    ``warn`` gets one line per skipped file and per cache problem, as they happen, so they come
+    before any error about too few usable images.
+    """
+    if config.image_size < 8:
+        raise HarnessError(f"--image-size {config.image_size} is too small; use 8 or more (default 100)")
+    for option, value in (("--max-positives", config.max_positives), ("--negatives", config.negatives)):
+        if value < MIN_IMAGES:
+            raise HarnessError(f"{option} {value} is below the {MIN_IMAGES} usable images every class needs")
+    catalog = catalog_for(config)
+    check_actor_names(catalog)
+    cache_dir = writable_cache_dir(Path(config.cache_dir) if config.cache_dir else default_cache_dir(), warn)
+    candidates = {**catalog.actors, NEGATIVES: catalog.negatives}
+    limits = {**{actor: config.max_positives for actor in catalog.actors}, NEGATIVES: config.negatives}
+    sets = {}
+    for label, files in candidates.items():
+
+        def decode(chosen: list[Path], label: str = label) -> ImageSet:
+            return cached_image_set(chosen, config.image_size, cache_dir, progress, f"decoding {label}", warn)[0]
+
+        sets[label] = draw_usable(files, limits[label], config.data_seed, label, decode)
+        for path, reason in sets[label].skipped:
+            warn(f"skipped {path}: {reason}")
     for label, image_set in sets.items():
         if len(image_set.paths) < MIN_IMAGES:
             where = catalog.root / label if label != NEGATIVES else "the negative pool"
+            files = f"{len(candidates[label])} files"
+            if image_set.skipped:
+                files += f", {len(image_set.skipped)} skipped: see the warnings above"
             raise HarnessError(
-                f"{label}: only {len(image_set.paths)} usable images in {where} "
-                f"(need at least {MIN_IMAGES}); add images or choose another actor"
+                f"{label}: only {len(image_set.paths)} usable images in {where} ({files}); "
+                f"need at least {MIN_IMAGES}: add images or choose another actor"
             )
     negatives = sets.pop(NEGATIVES)
     return Dataset(

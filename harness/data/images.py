@@ -8,6 +8,7 @@ The bytes are read with numpy and decoded with ``cv2.imdecode`` (same decoder an
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,12 +34,27 @@ def preprocess(bgr: np.ndarray, image_size: int) -> np.ndarray:
     return (gray.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def decode(path: Path, image_size: int) -> Decoded:
-    """Decode and preprocess one file, or raise ``UnreadableImage`` with the reason."""
+def read(path: Path) -> np.ndarray:
+    """The file's bytes, or ``UnreadableImage`` with the reason (a dangling link, no permission...)."""
+    if path.is_symlink() and not path.exists():
+        raise UnreadableImage(f"is a dangling symbolic link (to {os.readlink(path)})")
     try:
-        raw = np.fromfile(path, dtype=np.uint8)
+        return np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise UnreadableImage(f"cannot be read ({error.strerror or error})") from error
+
+
+def content_sha256(path: Path) -> str:
+    """Hash of the file's bytes, or of the reason it cannot be read (so fixing it changes the hash)."""
+    try:
+        return hashlib.sha256(read(path).tobytes()).hexdigest()
+    except UnreadableImage as reason:
+        return f"unreadable: {reason}"
+
+
+def decode(path: Path, image_size: int) -> Decoded:
+    """Decode and preprocess one file, or raise ``UnreadableImage`` with the reason."""
+    raw = read(path)
     if raw.size == 0:
         raise UnreadableImage("is empty (0 bytes)")
     bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)

@@ -25,11 +25,12 @@ class Catalog:
 
 
 def list_files(folder: Path) -> list[Path]:
-    """Every non-hidden file below ``folder``, sorted by path."""
+    """Every non-hidden file below ``folder``, sorted by path; dangling links too, so they are counted as skipped."""
     return sorted(
         path
         for path in folder.rglob("*")
-        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+        if (path.is_file() or (path.is_symlink() and not path.exists()))
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from harness.choices import Protocol
 from harness.data.dataset import Dataset
 
 TEST_SIZE = 0.3
 ORIGINAL_RANDOM_STATE = 42
-PROTOCOLS = ("disjoint", "original")
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def original_split(dataset: Dataset) -> Split:
     return split
 
 
-def make_split(dataset: Dataset, protocol: str, seed_sequence: np.random.SeedSequence) -> Split:
-    if protocol == "original":
+def make_split(dataset: Dataset, protocol: Protocol, seed_sequence: np.random.SeedSequence) -> Split:
+    if Protocol(protocol) == Protocol.ORIGINAL:
         return original_split(dataset)
     return disjoint_split(dataset, seed_sequence)
 
