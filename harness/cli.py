@@ -172,7 +172,8 @@ def with_data_options(protocol: Protocol, protocol_help: str):
 def decoding_progress(items, description: str, total: int):
     from rich.progress import track
 
-    return track(items, description=description, total=total, console=err, transient=True)
+    # not on a terminal (a log, a pipe) a transient bar would leave only blank lines behind
+    return track(items, description=description, total=total, console=err, transient=True, disable=not err.is_terminal)
 
 
 def warn(message: str) -> None:

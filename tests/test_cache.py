@@ -1,0 +1,158 @@
+"""The decode cache never stops a run, never serves stale pixels, stays within its limit, and
+`harness cache info|clear` show and empty it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from images import make_folder_dataset, original_pipeline, write_image
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.data import DataConfig, load_dataset
+from harness.data.cache import cached_image_set, entries
+from harness.data.sources import list_files
+
+SIZE = 16
+
+
+@pytest.fixture
+def faces(tmp_path) -> Path:
+    return make_folder_dataset(tmp_path / "faces", {"Alice": 12, "Bob": 12}, 12)
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def config(data_dir: Path, cache_dir: Path, **options) -> DataConfig:
+    return DataConfig(dataset="folder", data_dir=str(data_dir), cache_dir=str(cache_dir), image_size=SIZE, **options)
+
+
+def load(data_dir: Path, cache_dir: Path) -> tuple[object, list[str]]:
+    warnings: list[str] = []
+    return load_dataset(config(data_dir, cache_dir), warn=warnings.append), warnings
+
+
+def test_fingerprint_is_a_hash_of_the_selected_files_bytes(faces, cache):
+    """Recomputed here from the files on disk, independently of the cache."""
+    dataset, _ = load(faces, cache)
+    digest = hashlib.sha256(f"size={SIZE}".encode())
+    for label, image_set in sorted({**dataset.positives, "negatives": dataset.negatives}.items()):
+        digest.update(label.encode())
+        for path in image_set.paths:
+            digest.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
+    assert dataset.fingerprint == digest.hexdigest()[:16]
+
+
+def test_a_file_unreadable_once_is_used_once_it_is_fixed(faces, cache, monkeypatch):
+    """Root reads any file, so 'unreadable' is np.fromfile refusing it, as it does without permission."""
+    locked = faces / "Alice" / "img_003.png"
+    fromfile = np.fromfile
+
+    def refuse(file, *args, **kwargs):
+        if Path(file) == locked:
+            raise PermissionError(13, "Permission denied", str(file))
+        return fromfile(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "fromfile", refuse)
+    dataset, warnings = load(faces, cache)
+    assert [p for p, _ in dataset.positives["Alice"].skipped] == [locked]
+    assert warnings == [f"skipped {locked}: cannot be read (Permission denied)"]
+
+    monkeypatch.setattr(np, "fromfile", fromfile)  # fixed
+    dataset, warnings = load(faces, cache)
+    assert dataset.skipped == [] and warnings == []
+    index = dataset.positives["Alice"].paths.index(locked)
+    np.testing.assert_array_equal(dataset.positives["Alice"].pixels[index], original_pipeline(locked, SIZE))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage"])
+def test_a_damaged_entry_is_a_miss_with_a_warning_naming_it(faces, cache, damage):
+    paths = list_files(faces / "Alice")
+    fresh, _ = cached_image_set(paths, SIZE, cache)
+    [(entry, _)] = entries(cache)
+    content = entry.read_bytes()
+    entry.write_bytes({"truncated": content[: len(content) // 2], "empty": b"", "garbage": b"x" * 100}[damage])
+
+    warnings: list[str] = []
+    again, hit = cached_image_set(paths, SIZE, cache, warn=warnings.append)
+    assert not hit
+    np.testing.assert_array_equal(again.pixels, fresh.pixels)
+    assert len(warnings) == 1 and str(entry) in warnings[0] and "decoding afresh" in warnings[0]
+    assert cached_image_set(paths, SIZE, cache, warn=warnings.append)[1]  # rewritten whole
+    assert len(warnings) == 1
+
+
+def test_a_cache_dir_that_is_a_file_leaves_the_run_uncached_with_one_warning(faces, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("a file")
+    dataset, warnings = load(faces, blocker)
+    assert dataset.actors == ["Alice", "Bob"]
+    assert len(warnings) == 1 and str(blocker) in warnings[0] and "without it" in warnings[0]
+    assert blocker.read_text() == "a file"
+
+
+def test_a_cache_write_that_fails_leaves_no_entry_and_no_temporary_file(faces, cache, monkeypatch):
+    """The disk fills up halfway through an entry: the run goes on, and nothing torn stays behind."""
+    savez = np.savez
+
+    def disk_full(file, **arrays):
+        savez(file, **arrays)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_full)
+    warnings: list[str] = []
+    image_set, hit = cached_image_set(list_files(faces / "Alice"), SIZE, cache, warn=warnings.append)
+    assert not hit and len(image_set.paths) == 12
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert list(cache.iterdir()) == []
+
+
+def test_the_cache_keeps_to_its_limit_removing_the_least_recently_used(faces, cache, monkeypatch):
+    alice, bob = list_files(faces / "Alice"), list_files(faces / "Bob")
+    cached_image_set(alice, SIZE, cache)
+    [(first, status)] = entries(cache)
+    cached_image_set(bob[:11], SIZE, cache)
+    for path, _ in entries(cache):
+        os.utime(path, (1_600_000_000, 1_600_000_000))  # both used long ago
+    assert cached_image_set(alice, SIZE, cache)[1]  # a hit: Alice becomes the most recently used
+    monkeypatch.setenv("HARNESS_CACHE_LIMIT_MB", str(2.5 * status.st_size / 2**20))
+    cached_image_set(bob, SIZE, cache)  # a third entry: one must go, and it is Bob's first
+    kept = {path for path, _ in entries(cache)}
+    assert len(kept) == 2 and first in kept
+    assert cached_image_set(bob, SIZE, cache)[1] and cached_image_set(alice, SIZE, cache)[1]
+
+
+def test_harness_cache_info_and_clear(faces, cache):
+    load(faces, cache)
+    (cache / ".leftover.tmp").write_bytes(b"from a killed run")
+    size = sum(status.st_size for _, status in entries(cache))
+    runner = CliRunner()
+    info = runner.invoke(app, ["cache", "info", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert info.exit_code == 0, info.output
+    assert f"{cache}: 3 entries, {size / 2**20:.1f} MB; limit 2048 MB" in info.output
+
+    cleared = runner.invoke(app, ["cache", "clear", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert cleared.exit_code == 0, cleared.output
+    assert "removed 3 entries" in cleared.output and list(cache.iterdir()) == []
+    again = runner.invoke(app, ["cache", "info", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert f"{cache}: 0 entries, 0.0 MB" in again.output
+
+    _, warnings = load(faces, cache)  # decoded afresh into the emptied cache
+    assert warnings == [] and len(entries(cache)) == 3
+
+
+def test_a_changed_file_gives_new_pixels_even_when_listed_with_the_same_path(faces, cache):
+    path = faces / "Bob" / "img_000.png"
+    before, _ = load(faces, cache)
+    write_image(path, np.zeros((12, 12, 3), np.uint8))
+    after, _ = load(faces, cache)
+    index = after.positives["Bob"].paths.index(path)
+    assert float(after.positives["Bob"].pixels[index].max()) == 0.0
+    assert after.fingerprint != before.fingerprint
