@@ -29,6 +29,8 @@ class Precision(StrEnum):
 
 MIN_IMAGES = 10  # usable images every actor and the negative pool need, for a 70/30 split with both parts
 MIN_IMAGE_SIZE = 22  # three valid 3x3 convolutions with 2x2 pooling need at least this
-# The dense layer has ((((S - 2) // 2 - 2) // 2 - 2) // 2)^2 x 128 x 250 weights: 123 million at 512 px, about
-# 2 GB with their gradients and Adam's two moments; 2 billion at 2000 px, where the kernel's OOM killer ends the run.
+# The dense layer has ((((S - 2) // 2 - 2) // 2 - 2) // 2)^2 x 128 x 250 weights: 123 million at 512 px, where
+# `harness replicate --epochs 1` on two small actors peaked at 8.5 GB resident (weights, gradients, Adam's moments and
+# snapshots); 2 billion at 2000 px, where the kernel's OOM killer ends the run.
 MAX_IMAGE_SIZE = 512
+MAX_IMAGE_SIZE_MEMORY = "8.5 GB"  # measured, as above

@@ -22,7 +22,15 @@ from rich.console import Console
 from rich.table import Table
 
 from harness import __version__
-from harness.choices import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, MIN_IMAGES, DatasetName, Precision, Protocol
+from harness.choices import (
+    MAX_IMAGE_SIZE,
+    MAX_IMAGE_SIZE_MEMORY,
+    MIN_IMAGE_SIZE,
+    MIN_IMAGES,
+    DatasetName,
+    Precision,
+    Protocol,
+)
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -76,7 +84,7 @@ ImageSizeOpt = Annotated[
         min=MIN_IMAGE_SIZE,
         max=MAX_IMAGE_SIZE,
         help=f"Images are resized to S x S gray. The network needs {MIN_IMAGE_SIZE} px; its dense layer grows "
-        f"with S squared (123 million weights, about 2 GB to train, at {MAX_IMAGE_SIZE} px).",
+        f"with S squared ({MAX_IMAGE_SIZE} px: 123 million weights, {MAX_IMAGE_SIZE_MEMORY} of memory to train).",
     ),
 ]
 DataSeedOpt = Annotated[int, typer.Option(min=0, help="Seed that draws which files are used.")]

@@ -63,7 +63,7 @@ def test_help_shows_every_range_and_choice():
     output = invoke("permute", "--help").output
     for shown in ("[x>=0]", "[x>=1]", "[x>=10]", "[22<=x<=512]", "lfw|folder", "disjoint|original", "float32|bfloat16"):
         assert shown in output, shown
-    assert "2 GB" in output  # why the image size stops at 512
+    assert "8.5 GB of memory" in output  # why the image size stops at 512
 
 
 def test_top_level_help_describes_the_tool_and_version_prints():
