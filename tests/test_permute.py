@@ -187,6 +187,5 @@ def test_dask_worker_killed_mid_run_does_not_lose_the_study(baseline, lfw_home, 
 def test_bad_option_exits_2_with_one_line(lfw_home, tmp_path):
     process = harness_process(permute_args(lfw_home, tmp_path / "x", "--image-size", "10"))
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 2
-    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "--image-size" in lines[0]
+    assert process.returncode == 2  # typer's usage error, naming the option and its minimum
+    assert "Invalid value for '--image-size'" in stderr and "22" in stderr and "Traceback" not in stderr
