@@ -16,6 +16,7 @@ from harness.cli import app
 from harness.data import DataConfig, load_dataset
 from harness.data.cache import cached_image_set, entries
 from harness.data.sources import list_files
+from harness.errors import HarnessError
 
 SIZE = 16
 
@@ -156,3 +157,11 @@ def test_a_changed_file_gives_new_pixels_even_when_listed_with_the_same_path(fac
     index = after.positives["Bob"].paths.index(path)
     assert float(after.positives["Bob"].pixels[index].max()) == 0.0
     assert after.fingerprint != before.fingerprint
+
+
+def test_a_bad_cache_limit_is_a_one_line_error(faces, cache, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_LIMIT_MB", "lots")
+    with pytest.raises(HarnessError) as excinfo:
+        cached_image_set(list_files(faces / "Alice"), SIZE, cache)
+    assert str(excinfo.value) == "HARNESS_CACHE_LIMIT_MB must be a number of megabytes, not 'lots'"
+    assert not cache.exists()  # refused before any decoding or writing

@@ -577,3 +577,11 @@ def test_lfw_default_actors_are_the_three_largest_and_not_negatives(lfw_home, ca
     assert not {p.parent.name for p in dataset.negatives.paths} & set(LFW_TOP3)
     positives = {p for a in LFW_TOP3 for p in dataset.positives[a].paths}
     assert not positives & set(dataset.negatives.paths)
+
+
+def test_lfw_fingerprint_is_the_one_earlier_versions_recorded(lfw_home, cache):
+    """Run directories record the fingerprint; with no broken file the draw is unchanged, so they still resume."""
+    options = {"dataset": "lfw", "data_home": str(lfw_home), "image_size": 32, "cache_dir": str(cache)}
+    small = load_dataset(DataConfig(max_positives=60, negatives=60, **options))
+    assert small.fingerprint == "2a9fdf71afb11ed9"  # as computed before broken files were redrawn
+    assert load_dataset(DataConfig(**options)).fingerprint == "c2d0aeea61eb36f0"

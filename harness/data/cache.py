@@ -207,6 +207,7 @@ def cached_image_set(
     """
     if cache_dir is None:
         return decode_all(paths, image_size, progress, label), False
+    limit = cache_limit_bytes()  # a bad setting is an error before any work, not after it
     file = cache_dir / f"{cache_key(paths, image_size)}{ENTRY_SUFFIX}"
     if file.exists():
         try:
@@ -223,5 +224,5 @@ def cached_image_set(
     except OSError as error:
         warn(f"cannot write the decode cache entry {file} ({error.strerror or error}); continuing without it")
     else:
-        evict(cache_dir, cache_limit_bytes(), keep=file)
+        evict(cache_dir, limit, keep=file)
     return image_set, False
