@@ -158,7 +158,7 @@ def futility_interval(evidence: Evidence) -> Interval | None:
 # Evidence
 
 
-def _shortage(n: int, total: int) -> str:
+def _shortage(n: int) -> str:
     if n == 0:
         return "no data: the rows this question needs are missing"
     if n < MIN_SEEDS:
@@ -185,7 +185,7 @@ def difference_evidence(
     base.update(effect=ci.mean, ci_low=ci.low, ci_high=ci.high, note=_dropped(n, len(series)))
     if n > 1:
         base["sd"] = float(np.std(d, ddof=1))
-    reason = _shortage(n, len(series))
+    reason = _shortage(n)
     if not reason and np.all(d == 0):
         reason = "all per-seed differences are zero"
     elif not reason and family is Family.PRIMARY and np.ptp(d) == 0:
@@ -230,7 +230,7 @@ def level_evidence(
     if n > 1 and k > 1:
         means = values.mean(axis=0)
         base["sd"] = float(np.std(values[:, np.argmax(means)] - values[:, np.argmin(means)], ddof=1))
-    reason = f"needs >= 2 {LEVELS[claim]}s, got {k}" if k < 2 else _shortage(n, len(table))
+    reason = f"needs >= 2 {LEVELS[claim]}s, got {k}" if k < 2 else _shortage(n)
     if not reason and bool(np.all(np.ptp(values, axis=1) == 0)):
         reason = "all levels tie within every seed"
     if reason:

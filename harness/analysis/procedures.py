@@ -25,7 +25,7 @@ RNG_SEED = 0
 
 
 @dataclass(frozen=True)
-class TestResult:
+class Outcome:
     """What one test gives: statistic, p, and how the p was obtained."""
 
     statistic: float
@@ -53,9 +53,9 @@ class PairedT:
     alternative: str = "two-sided"
     name: str = "paired t"
 
-    def run(self, d: np.ndarray) -> TestResult:
+    def run(self, d: np.ndarray) -> Outcome:
         res = sps.ttest_1samp(d, 0.0, alternative=self.alternative)
-        return TestResult(float(res.statistic), float(res.pvalue))
+        return Outcome(float(res.statistic), float(res.pvalue))
 
     def p_rows(self, rows: np.ndarray) -> np.ndarray:
         """p of every row of a 2-D array at once (leave-one-seed-out)."""
@@ -80,7 +80,7 @@ class SignFlip:
     max_exact: int = MAX_EXACT
     name: str = "sign-flip"
 
-    def run(self, d: np.ndarray) -> TestResult:
+    def run(self, d: np.ndarray) -> Outcome:
         n_resamples, exact = _budget(2.0 ** len(d), self.resamples, self.max_exact)
         res = sps.permutation_test(
             (d,),
@@ -91,7 +91,7 @@ class SignFlip:
             alternative=self.alternative,
             rng=np.random.default_rng(RNG_SEED),
         )
-        return TestResult(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
+        return Outcome(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
 
     def min_p(self, n: int, k: int = 2) -> float:
         n_resamples, exact = _budget(2.0**n, self.resamples, self.max_exact)
@@ -136,7 +136,7 @@ class PermutationFriedman:
     max_exact: int = MAX_EXACT
     name: str = "permutation Friedman"
 
-    def run(self, table: np.ndarray) -> TestResult:
+    def run(self, table: np.ndarray) -> Outcome:
         ranks = sps.rankdata(table, axis=1)
         patterns = tuple(sorted(tuple(float(r) for r in sorted(row)) for row in ranks))
         null, exact = _friedman_null(patterns, self.resamples, self.max_exact)
@@ -146,7 +146,7 @@ class PermutationFriedman:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             chi2 = float(sps.friedmanchisquare(*table.T).statistic) if table.shape[1] >= 3 else math.nan
-        return TestResult(chi2, p, null.size, exact)
+        return Outcome(chi2, p, null.size, exact)
 
     def min_p(self, n: int, k: int) -> float:
         n_resamples, exact = _budget(float(math.factorial(k)) ** n, self.resamples, self.max_exact)
