@@ -1,4 +1,22 @@
 """The results.csv schema: one tidy row per evaluation, shared by the store and the statistics."""
 
+from enum import StrEnum
+
 METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "tp", "fp", "tn", "fn", "n_test")
 CSV_COLUMNS = ("seed", "condition", "order", "stage", "trained_actor", "eval_actor", "position", *METRICS)
+
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+    "roc_auc": True,
+    "p_true": True,
+    "log_loss": False,
+    "brier": False,
+}
+"""Every analysable metric and its orientation: effects are signed so that positive means better."""
+
+Metric = StrEnum("Metric", {name.upper(): name for name in HIGHER_IS_BETTER})
+"""The metrics ``--metric`` accepts (typer lists and enforces them)."""
