@@ -136,6 +136,10 @@ def load(config):
     return dataset
 
 
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def check_training_options(precision: str, image_size: int) -> None:
     from harness.model import MIN_IMAGE_SIZE, PRECISIONS
 
@@ -318,7 +322,7 @@ def permute(
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
     check_training_options(precision, data.image_size)
     loaded = load(data)
-    from harness.execute import StudyConfig, make_executor, run_study
+    from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
     from harness.store import Store, check_config, default_run_dir, locked, run_record
     from harness.study import plan
     from harness.train import TrainConfig
@@ -329,7 +333,7 @@ def permute(
     run_dir = out or default_run_dir(study.to_dict())
     started = time.time()
     with locked(run_dir):
-        executor = make_executor(loaded, workers, scheduler, threads)
+        executor = make_executor(loaded, workers, scheduler, threads_per_worker(workers, scheduler, threads))
         record = run_record(study.to_dict(), loaded)
         record["execution"] = {
             "workers": executor.slots,
@@ -342,7 +346,7 @@ def permute(
         skipped = len(store.finished())
         try:
             with training_progress(total, skipped, verbose) as on_node:
-                run_study(study, loaded.actors, store, executor, on_node)
+                run_study(study, loaded.actors, store, executor, on_node, warn)
         finally:
             executor.close()
             ran = len(store.finished()) - skipped

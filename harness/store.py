@@ -13,6 +13,7 @@ import os
 import platform
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.files import replacing
 from harness.schema import METRICS
 from harness.study import Node, conditions
 
@@ -142,18 +144,19 @@ class Store:
     def save_snapshot(self, node: Node, weights: list[np.ndarray], optimizer: list[np.ndarray]) -> None:
         file = self.snapshot_file(node)
         file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_suffix(".tmp.npz")
         arrays = {f"w{i}": w for i, w in enumerate(weights)} | {f"o{i}": o for i, o in enumerate(optimizer)}
-        np.savez(partial, **arrays)
-        os.replace(partial, file)
+        with replacing(file) as partial:
+            np.savez(partial, **arrays)
 
     def load_snapshot(self, node: Node) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        file = self.snapshot_file(node)
-        if not file.exists():
+        """The node's weights and optimizer state, or ``None`` when the file is missing or unreadable
+        (the caller then retrains the node, which gives the same state)."""
+        try:
+            with np.load(self.snapshot_file(node)) as stored:
+                count = lambda prefix: sum(key.startswith(prefix) for key in stored.files)  # noqa: E731
+                return [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None
-        with np.load(file) as stored:
-            count = lambda prefix: sum(key.startswith(prefix) for key in stored.files)  # noqa: E731
-            return [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
 
     def drop_snapshot(self, node: Node) -> None:
         self.snapshot_file(node).unlink(missing_ok=True)

@@ -59,12 +59,16 @@ def harness_process(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([str(executable), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_trainings(run_dir: Path, count: int, process: subprocess.Popen, limit: float = 300) -> None:
+def wait_until(reached, process: subprocess.Popen, limit: float = 300, poll: float = 0.2) -> None:
     deadline = time.monotonic() + limit
-    while stored_trainings(run_dir) < count:
+    while not reached():
         assert process.poll() is None, f"permute ended early: {process.stderr.read()}"
         assert time.monotonic() < deadline, "permute made no progress"
-        time.sleep(0.2)
+        time.sleep(poll)
+
+
+def wait_for_trainings(run_dir: Path, count: int, process: subprocess.Popen) -> None:
+    wait_until(lambda: stored_trainings(run_dir) >= count, process)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +139,28 @@ def test_resume_after_sigkill_equals_uninterrupted_run(baseline, lfw_home, tmp_p
     sessions = pd.read_csv(run_dir / "sessions.csv")
     assert sessions["trainings_skipped"].iloc[-1] >= done_before
     assert len(pd.read_csv(run_dir / "trainings.csv")) == TRAININGS  # nothing retrained twice
+
+
+def test_lost_and_truncated_snapshots_are_retrained_from_the_nearest_stored_ancestor(baseline, lfw_home, tmp_path):
+    """Kill -9 while depth-2 snapshots exist, delete the depth-1 ones and truncate the depth-2
+    ones: the rerun retrains them (training is deterministic) and ends exactly as an uninterrupted run."""
+    run_dir = tmp_path / "lost-snapshots"
+    process = harness_process(permute_args(lfw_home, run_dir))
+    wait_until(lambda: any((run_dir / "snapshots").rglob("*>*.npz")), process, poll=0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    files = [f for f in (run_dir / "snapshots").rglob("*.npz") if ".tmp" not in f.name]
+    for file in files:
+        if ">" in file.name:
+            file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+        else:
+            file.unlink()
+    assert any(">" not in f.name for f in files)
+
+    output = invoke(permute_args(lfw_home, run_dir)).output
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == TRAININGS
+    assert any(f"warning: snapshot {file}" in output for file in files), output
 
 
 def test_rerun_of_a_finished_study_skips_everything(baseline, lfw_home):
