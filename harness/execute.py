@@ -37,6 +37,10 @@ class StudyConfig:
     train: TrainConfig
     seeds: tuple[int, ...]
 
+    def __post_init__(self) -> None:
+        if min(self.seeds, default=0) < 0:
+            raise HarnessError(f"seeds must be 0 or more, not {min(self.seeds)}; pass --first-seed 0 or more")
+
     def to_dict(self) -> dict:
         return {**self.data.to_dict(), **asdict(self.train), "seeds": list(self.seeds)}
 

@@ -165,9 +165,37 @@ def test_lost_and_truncated_snapshots_are_retrained_from_the_nearest_stored_ance
 
 def test_rerun_of_a_finished_study_skips_everything(baseline, lfw_home):
     before = (baseline / "results.csv").read_text()
+    config = (baseline / "config.json").stat().st_mtime_ns
     output = invoke(permute_args(lfw_home, baseline)).output
     assert "0 nodes run" in output
+    assert "images/s" not in output, "a session that trained nothing has no training rate"
     assert (baseline / "results.csv").read_text() == before
+    assert (baseline / "config.json").stat().st_mtime_ns == config, "resuming never rewrites config.json"
+    assert len(pd.read_csv(baseline / "sessions.csv")) >= 2
+
+
+def test_another_thread_count_is_refused_naming_both(baseline, lfw_home):
+    args = permute_args(lfw_home, baseline)
+    args[args.index("--threads") + 1] = "2"
+    config = (baseline / "config.json").read_text()
+    with pytest.raises(HarnessError, match="started with 1 TensorFlow threads per worker .* would use 2.*--threads 1"):
+        invoke(args)
+    assert (baseline / "config.json").read_text() == config
+
+
+def test_ctrl_c_records_the_session_and_says_how_to_resume(lfw_home, tmp_path):
+    run_dir = tmp_path / "interrupted"
+    process = harness_process(permute_args(lfw_home, run_dir))
+    wait_for_trainings(run_dir, 3, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    stored = stored_trainings(run_dir)
+    line = f"interrupted; {stored} trainings stored; rerun the same command to resume"
+    assert line in stderr.splitlines(), stderr
+    sessions = pd.read_csv(run_dir / "sessions.csv")
+    assert len(sessions) == 1 and sessions["trainings_run"].iloc[0] >= stored
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == stored
 
 
 def test_another_configuration_is_refused(baseline, lfw_home):

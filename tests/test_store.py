@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from harness.files import atomic_write, replacing
 from harness.store import Store
 from harness.study import Node
 
@@ -20,3 +22,14 @@ def test_a_truncated_snapshot_reads_as_missing(tmp_path):
     file.write_bytes(b"")
     assert store.load_snapshot(node) is None
     store.close()
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    file = tmp_path / "results.csv"
+    atomic_write(file, "old\n")
+    with pytest.raises(RuntimeError), replacing(file) as partial:
+        partial.write_text("half of the new")
+        raise RuntimeError("killed")
+    assert file.read_text() == "old\n" and list(tmp_path.iterdir()) == [file]
+    atomic_write(file, b"new\n")
+    assert file.read_text() == "new\n" and list(tmp_path.iterdir()) == [file]
