@@ -76,13 +76,19 @@ def read_config(run_dir: Path) -> dict | None:
 
 
 def check_store(file: Path) -> None:
-    """One line, naming the file and the choices, when results.sqlite is not a sound SQLite database."""
+    """One line, naming the file and the choices, when results.sqlite is not a sound SQLite database.
+
+    Opened for writing, so that SQLite rolls back a transaction a kill left half-written; a
+    database that another process holds busy is not damaged (the lock then says who has it).
+    """
     if not file.exists():
         return
     try:
-        with closing(sqlite3.connect(f"{file.absolute().as_uri()}?mode=ro", uri=True)) as db:
+        with closing(sqlite3.connect(file)) as db:
             verdict = db.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            return
         verdict = str(error)
     if verdict != "ok":
         raise HarnessError(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from harness.files import atomic_write, replacing
-from harness.store import Store
+from harness.store import Store, check_store
 from harness.study import Node
 
 
@@ -33,3 +37,33 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert file.read_text() == "old\n" and list(tmp_path.iterdir()) == [file]
     atomic_write(file, b"new\n")
     assert file.read_text() == "new\n" and list(tmp_path.iterdir()) == [file]
+
+
+def test_a_store_killed_mid_transaction_is_rolled_back_not_called_damaged(tmp_path):
+    """kill -9 while a transaction has spilled to the database file leaves a hot journal: opening
+    the store must roll it back (SQLite does) rather than report the file as damaged."""
+    store = Store(tmp_path)
+    store.commit(Node(0, ("A",)), 10, 1.0, [])
+    store.close()
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"db = sqlite3.connect({str(tmp_path / 'results.sqlite')!r}, isolation_level=None)\n"
+            "db.execute('PRAGMA cache_size=1'); db.execute('BEGIN')\n"
+            "for i in range(5000):\n"
+            "    db.execute('INSERT INTO trainings VALUES (1, ?, 1, ?, 1, 1, 1, 1)', (str(i), 'x' * 200))\n"
+            "print('spilled', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "spilled"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert (tmp_path / "results.sqlite-journal").exists()
+    check_store(tmp_path / "results.sqlite")
+    store = Store(tmp_path)
+    assert store.finished() == {Node(0, ("A",))}
+    store.close()
