@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+TEMPORARY = ".tmp"
+
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix, so writers that infer the format from
     it still work); once the block succeeds, flush it to disk and rename it over ``path``."""
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}{TEMPORARY}{path.suffix}")
     try:
         yield temporary
         with open(temporary, "rb+") as handle:
@@ -29,3 +31,11 @@ def atomic_write(path: Path, content: str | bytes) -> None:
             temporary.write_text(content)
         else:
             temporary.write_bytes(content)
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Delete the temporary files that writers killed inside ``replacing`` left under ``directory``
+    (call it only while no writer can be running there, e.g. under the run directory's lock)."""
+    for leftover in directory.rglob(f".*{TEMPORARY}*"):
+        if leftover.is_file():
+            leftover.unlink()

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.files import atomic_write, replacing
+from harness.files import atomic_write, remove_leftovers, replacing
 from harness.schema import METRICS
 from harness.study import Node, conditions
 
@@ -153,12 +153,13 @@ def write_config(run_dir: Path, record: dict) -> None:
 
 
 class Store:
-    """Results of one run directory; only the driver process writes it."""
+    """Results of one run directory; only the driver process, holding the lock, writes it."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.snapshots = run_dir / "snapshots"
         check_store(run_dir / "results.sqlite")
+        remove_leftovers(run_dir)
         self.db = sqlite3.connect(run_dir / "results.sqlite")
         self.db.executescript(SCHEMA)
 

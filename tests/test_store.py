@@ -67,3 +67,28 @@ def test_a_store_killed_mid_transaction_is_rolled_back_not_called_damaged(tmp_pa
     store = Store(tmp_path)
     assert store.finished() == {Node(0, ("A",))}
     store.close()
+
+
+def test_files_a_killed_writer_left_half_written_are_removed_when_the_store_opens(tmp_path):
+    target = tmp_path / "snapshots" / "0" / "A.npz"
+    target.parent.mkdir(parents=True)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from harness.files import replacing\n"
+            f"with replacing(Path({str(target)!r})) as partial:\n"
+            "    partial.write_bytes(b'half')\n"
+            "    print('writing', flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout.readline().strip() == "writing"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert len(list(target.parent.iterdir())) == 1 and not target.exists()
+    Store(tmp_path).close()
+    assert list(target.parent.iterdir()) == []
