@@ -39,29 +39,28 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert file.read_text() == "new\n" and list(tmp_path.iterdir()) == [file]
 
 
+def kill_when_ready(code: str) -> None:
+    """Run ``code`` in a real Python process and SIGKILL it once it prints 'ready'."""
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def test_a_store_killed_mid_transaction_is_rolled_back_not_called_damaged(tmp_path):
     """kill -9 while a transaction has spilled to the database file leaves a hot journal: opening
     the store must roll it back (SQLite does) rather than report the file as damaged."""
     store = Store(tmp_path)
     store.commit(Node(0, ("A",)), 10, 1.0, [])
     store.close()
-    writer = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys, time\n"
-            f"db = sqlite3.connect({str(tmp_path / 'results.sqlite')!r}, isolation_level=None)\n"
-            "db.execute('PRAGMA cache_size=1'); db.execute('BEGIN')\n"
-            "for i in range(5000):\n"
-            "    db.execute('INSERT INTO trainings VALUES (1, ?, 1, ?, 1, 1, 1, 1)', (str(i), 'x' * 200))\n"
-            "print('spilled', flush=True); time.sleep(600)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    kill_when_ready(
+        "import sqlite3, time\n"
+        f"db = sqlite3.connect({str(tmp_path / 'results.sqlite')!r}, isolation_level=None)\n"
+        "db.execute('PRAGMA cache_size=1'); db.execute('BEGIN')\n"
+        "for i in range(5000):\n"
+        "    db.execute('INSERT INTO trainings VALUES (1, ?, 1, ?, 1, 1, 1, 1)', (str(i), 'x' * 200))\n"
+        "print('ready', flush=True); time.sleep(600)"
     )
-    assert writer.stdout.readline().strip() == "spilled"
-    writer.send_signal(signal.SIGKILL)
-    writer.wait()
     assert (tmp_path / "results.sqlite-journal").exists()
     check_store(tmp_path / "results.sqlite")
     store = Store(tmp_path)
@@ -72,23 +71,14 @@ def test_a_store_killed_mid_transaction_is_rolled_back_not_called_damaged(tmp_pa
 def test_files_a_killed_writer_left_half_written_are_removed_when_the_store_opens(tmp_path):
     target = tmp_path / "snapshots" / "0" / "A.npz"
     target.parent.mkdir(parents=True)
-    writer = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from pathlib import Path\n"
-            "from harness.files import replacing\n"
-            f"with replacing(Path({str(target)!r})) as partial:\n"
-            "    partial.write_bytes(b'half')\n"
-            "    print('writing', flush=True); time.sleep(600)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    kill_when_ready(
+        "import time\n"
+        "from pathlib import Path\n"
+        "from harness.files import replacing\n"
+        f"with replacing(Path({str(target)!r})) as partial:\n"
+        "    partial.write_bytes(b'half')\n"
+        "    print('ready', flush=True); time.sleep(600)"
     )
-    assert writer.stdout.readline().strip() == "writing"
-    writer.send_signal(signal.SIGKILL)
-    writer.wait()
     assert len(list(target.parent.iterdir())) == 1 and not target.exists()
     Store(tmp_path).close()
     assert list(target.parent.iterdir()) == []
