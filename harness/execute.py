@@ -176,10 +176,14 @@ class DaskCluster(Executor):
         try:
             self.client = Client(address, timeout=SCHEDULER_TIMEOUT_S)
         except (OSError, ValueError, TypeError) as error:
+            problem = (
+                f"no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s"
+                if isinstance(error, OSError)
+                else "is not a scheduler address"
+            )
             raise HarnessError(
-                f"--scheduler {address}: no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s "
-                f"({type(error).__name__}: {error}); give a running scheduler's address (e.g. tcp://host:8786) "
-                "or leave --scheduler out to train on this machine"
+                f"--scheduler {address}: {problem} ({error}); give a running scheduler's address "
+                "(e.g. tcp://host:8786) or leave --scheduler out to train on this machine"
             ) from None
         self.slots = max(1, sum(self.client.nthreads().values()))
         self.dataset = self.client.scatter(dataset, broadcast=True)
