@@ -301,7 +301,7 @@ def replicate(
     out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON to this file.")] = None,
 ) -> None:
     """Rerun the original notebook once: ONE model trained on each actor in turn."""
-    from harness.files import check_output_file, write_text_atomic
+    from harness.files import atomic_write, check_output_file
 
     if out:
         check_output_file(out, "--out")
@@ -352,7 +352,7 @@ def replicate(
             "wall_seconds": wall,
             "stages": stages,
         }
-        write_text_atomic(out, json.dumps(record, indent=2, default=float))
+        atomic_write(out, json.dumps(record, indent=2, default=float))
         console.print(f"wrote {out}")
 
 
@@ -378,47 +378,34 @@ def permute(
     verbose: VerboseOpt = False,
 ) -> None:
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
-    loaded = load(data)
-    from harness.execute import StudyConfig, make_executor, run_study
-    from harness.store import Store, check_config, default_run_dir, locked, run_record
-    from harness.study import plan
+    from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
+    from harness.run import open_run
+    from harness.store import check_run_dir, default_run_dir, run_record
+    from harness.study import check_actors, plan
     from harness.train import TrainConfig
 
     study = StudyConfig(
         data, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + seeds))
     )
     run_dir = out or default_run_dir(study.to_dict())
+    check_run_dir(run_dir)
+    loaded = load(data)
+    check_actors(loaded.actors)
+    threads = threads_per_worker(workers, scheduler, threads)
     started = time.time()
-    with locked(run_dir):
-        executor = make_executor(loaded, workers, scheduler, threads)
-        record = run_record(study.to_dict(), loaded)
-        record["config"]["metric"] = str(metric)  # the pre-specified primary metric
-        record["execution"] = {
-            "workers": executor.slots,
-            "threads_per_worker": executor.threads,
-            "scheduler": scheduler,
-        }
-        check_config(run_dir, record)
-        store = Store(run_dir)
-        total = len(plan(loaded.actors, list(study.seeds)))
-        skipped = len(store.finished())
-        try:
-            with training_progress(total, skipped, verbose) as on_node:
-                run_study(study, loaded.actors, store, executor, on_node)
-        finally:
-            executor.close()
-            ran = len(store.finished()) - skipped
-            store.record_session(started, ran, skipped)
-            results = store.export(loaded.actors)
-            trainings = store.table("trainings")
-            store.close()
-    wall = time.time() - started
-    rate = trainings["n_train"].sum() / max(trainings["seconds"].sum(), 1e-9)
+    with make_executor(loaded, workers, scheduler, threads) as executor:
+        execution = {"workers": executor.slots, "threads_per_worker": threads, "scheduler": scheduler}
+        config = study.to_dict() | {"metric": str(metric)}  # the pre-specified primary metric
+        with open_run(run_dir, run_record(config, loaded, execution)) as run:
+            total = len(plan(loaded.actors, list(study.seeds)))
+            with training_progress(total, run.skipped, verbose) as on_node:
+                run_study(study, loaded.actors, run.store, executor, on_node, warn)
+    rate = f"{run.images_per_second:.0f} images/s while training" if run.images_per_second else "no training"
     console.print(
-        f"{ran} nodes run (trainings and the untrained models' evaluations), {skipped} already stored; "
-        f"wall time {wall:.0f} s; {rate:.0f} images/s while training; results in {results}"
+        f"{run.ran} nodes run (trainings and the untrained models' evaluations), {run.skipped} already stored; "
+        f"wall time {time.time() - started:.0f} s; {rate}; results in {run.results}"
     )
-    print_matrices(results)
+    print_matrices(run.results)
     report(run_dir)
 
 
@@ -496,9 +483,9 @@ def cache_clear(cache_dir: CacheDirOpt = None) -> None:
 
 
 def main() -> None:
-    """Entry point: a ``HarnessError`` becomes one line on stderr and exit code 2."""
+    """Entry point: a ``HarnessError`` becomes one line on stderr and its exit code (2; 130 for Ctrl-C)."""
     try:
         app()
     except HarnessError as error:
-        err.print(f"error: {error}", highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
+        err.print(f"{error.prefix}{error}", highlight=False, soft_wrap=True)
+        raise SystemExit(error.exit_code) from None

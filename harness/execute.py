@@ -13,8 +13,10 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from harness.data import DataConfig, Dataset, make_split, stage_arrays
+from harness.errors import HarnessError
 from harness.metrics import score
 from harness.study import Node, children, init_sequence, node_sequence, plan, split_sequence
 from harness.train import (
@@ -34,6 +36,10 @@ class StudyConfig:
     data: DataConfig
     train: TrainConfig
     seeds: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if min(self.seeds, default=0) < 0:
+            raise HarnessError(f"seeds must be 0 or more, not {min(self.seeds)}; pass --first-seed 0 or more")
 
     def to_dict(self) -> dict:
         return {**self.data.to_dict(), **asdict(self.train), "seeds": list(self.seeds)}
@@ -92,30 +98,50 @@ def _run_in_worker(config: StudyConfig, node: Node, parent: Snapshot | None) -> 
     return run_node(_worker_dataset, config, node, parent, _worker_threads)
 
 
-class InProcess:
+class Executor(Protocol):
+    """Where nodes run: ``slots`` tasks at a time, each with ``threads`` TensorFlow threads.
+
+    ``submit`` returns a future of a ``NodeResult``; ``wait`` returns the futures that have
+    finished once at least one has; ``close`` cancels what is queued. Use it as a context manager.
+    """
+
+    slots: int
+    threads: int
+
+    def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None) -> cf.Future:
+        raise NotImplementedError
+
+    def wait(self, futures: list) -> set:
+        return cf.wait(futures, return_when=cf.FIRST_COMPLETED).done
+
+    def close(self) -> None:
+        """Nothing to release by default."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+class InProcess(Executor):
     """Runs each task at submission, in this process (``--workers 1``)."""
 
     slots = 1
 
-    def __init__(self, dataset: Dataset, threads: int | None):
+    def __init__(self, dataset: Dataset, threads: int):
         self.dataset, self.threads = dataset, threads
 
     def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None) -> cf.Future:
         future: cf.Future = cf.Future()
         try:
             future.set_result(run_node(self.dataset, config, node, parent, self.threads))
-        except BaseException as error:  # noqa: BLE001 - re-raised by the driver via result()
+        except Exception as error:  # noqa: BLE001 - re-raised by the driver via result()
             future.set_exception(error)
         return future
 
-    def wait(self, futures):
-        return cf.wait(futures, return_when=cf.FIRST_COMPLETED)
 
-    def close(self) -> None:
-        pass
-
-
-class LocalProcesses:
+class LocalProcesses(Executor):
     """``--workers N``: N spawned processes with ``threads`` TensorFlow threads each."""
 
     def __init__(self, dataset: Dataset, workers: int, threads: int):
@@ -130,23 +156,35 @@ class LocalProcesses:
     def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None) -> cf.Future:
         return self.pool.submit(_run_in_worker, config, node, parent)
 
-    def wait(self, futures):
-        return cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-
     def close(self) -> None:
         self.pool.shutdown(cancel_futures=True)
 
 
-class DaskCluster:
+# How long to try reaching a Dask scheduler before telling the user it is not there.
+SCHEDULER_TIMEOUT_S = 10
+
+
+class DaskCluster(Executor):
     """``--scheduler ADDRESS``: the same tasks on a Dask distributed cluster.
 
     Dask reruns a task whose worker was lost; ``retries`` also covers tasks that raised.
     """
 
-    def __init__(self, dataset: Dataset, address: str, threads: int | None, retries: int = 3):
+    def __init__(self, dataset: Dataset, address: str, threads: int, retries: int = 3):
         from distributed import Client
 
-        self.client = Client(address)
+        try:
+            self.client = Client(address, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, ValueError, TypeError) as error:
+            problem = (
+                f"no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s"
+                if isinstance(error, OSError)
+                else "is not a scheduler address"
+            )
+            raise HarnessError(
+                f"--scheduler {address}: {problem} ({error}); give a running scheduler's address "
+                "(e.g. tcp://host:8786) or leave --scheduler out to train on this machine"
+            ) from None
         self.slots = max(1, sum(self.client.nthreads().values()))
         self.dataset = self.client.scatter(dataset, broadcast=True)
         self.threads, self.retries = threads, retries
@@ -163,38 +201,53 @@ class DaskCluster:
             retries=self.retries,
         )
 
-    def wait(self, futures):
+    def wait(self, futures: list) -> set:
         from distributed import wait
 
-        return wait(list(futures), return_when="FIRST_COMPLETED")
+        return wait(futures, return_when="FIRST_COMPLETED").done
 
     def close(self) -> None:
         self.client.close()
 
 
-def make_executor(dataset: Dataset, workers: int, scheduler: str | None, threads: int | None):
-    """In-process for one worker, local processes for several, Dask when given a scheduler."""
-    cores = os.cpu_count() or 1
-    per_worker = threads or max(1, cores // max(1, workers))
+def threads_per_worker(workers: int, scheduler: str | None, threads: int | None) -> int:
+    """TensorFlow threads per task: as given, else 1 on Dask, else the cores shared among the workers."""
+    if threads:
+        return threads
     if scheduler:
-        return DaskCluster(dataset, scheduler, threads or 1)
+        return 1
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def make_executor(dataset: Dataset, workers: int, scheduler: str | None, threads: int) -> Executor:
+    """In-process for one worker, local processes for several, Dask when given a scheduler."""
+    if scheduler:
+        return DaskCluster(dataset, scheduler, threads)
     if workers <= 1:
-        return InProcess(dataset, per_worker)
-    return LocalProcesses(dataset, workers, per_worker)
+        return InProcess(dataset, threads)
+    return LocalProcesses(dataset, workers, threads)
 
 
 def run_study(
-    config: StudyConfig, actors: list[str], store, executor, on_node: Callable[[NodeResult], None] = print
+    config: StudyConfig,
+    actors: list[str],
+    store,
+    executor: Executor,
+    on_node: Callable[[NodeResult], None] = print,
+    on_warning: Callable[[str], None] = print,
 ) -> int:
     """Run every node not already in the store; commit each as it finishes; return nodes run.
 
-    Deeper nodes go first so that snapshots are used and freed soon; a node whose parent's
-    snapshot is neither in memory nor on disk waits for the parent to be (re)computed.
+    Deeper nodes go first so that snapshots are used and freed soon. A finished node whose
+    snapshot is missing or unreadable is trained again (from its nearest ancestor with a stored
+    snapshot, or the seed's initial weights) only to restore the snapshot: training is
+    deterministic, so its children get exactly the state they would have had.
     """
     nodes = plan(actors, list(config.seeds))
     done = store.finished()
     pending = [n for n in nodes if n not in done]
     memory: dict[Node, Snapshot] = {}
+    rebuild: set[Node] = set()
     remaining_children = {n: sum(c not in done for c in children(n, actors)) for n in nodes}
 
     def parent_state(node: Node) -> tuple[bool, Snapshot | None]:
@@ -203,12 +256,18 @@ def run_study(
             return True, None
         if parent in memory:
             return True, memory[parent]
-        if parent in done:
+        if parent in done and parent not in rebuild:
             stored = store.load_snapshot(parent)
             if stored is not None:
                 memory[parent] = Snapshot(*stored)
                 return True, memory[parent]
-            raise RuntimeError(f"snapshot of finished node {parent} is missing from {store.snapshots}")
+            file = store.snapshot_file(parent)
+            on_warning(
+                f"snapshot {file} is {'unreadable' if file.exists() else 'missing'}; retraining {parent.name} "
+                f"(seed {parent.seed}) from its nearest stored ancestor, which gives the same result"
+            )
+            rebuild.add(parent)
+            pending.append(parent)
         return False, None
 
     in_flight: dict = {}
@@ -222,13 +281,17 @@ def run_study(
                 if ready:
                     pending.remove(node)
                     in_flight[executor.submit(config, node, parent)] = node
-            finished, _ = executor.wait(list(in_flight))
-            for future in finished:
+            if not in_flight:
+                continue
+            for future in executor.wait(list(in_flight)):
                 node = in_flight.pop(future)
                 result: NodeResult = future.result()
                 if result.snapshot is not None and remaining_children[node]:
                     store.save_snapshot(node, result.snapshot.weights, result.snapshot.optimizer)
                     memory[node] = result.snapshot
+                if node in rebuild:
+                    rebuild.discard(node)
+                    continue
                 store.commit(node, result.n_train, result.seconds, result.evaluations)
                 done.add(node)
                 ran += 1

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
+
+TEMPORARY = ".tmp"
 
 
 def check_output_file(path: Path, option: str) -> None:
@@ -20,14 +24,33 @@ def check_output_file(path: Path, option: str) -> None:
         raise HarnessError(f"{option} {path}: {existing} is not writable; choose another path")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path`` and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)  # the umask applies, as for open()
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (same suffix, so writers that infer the format from
+    it still work); once the block succeeds, flush it to disk and rename it over ``path``."""
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}{TEMPORARY}{path.suffix}")
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(partial, path)
+        yield temporary
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
     finally:
-        partial.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` atomically (temporary file + ``os.replace``), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as temporary:
+        if isinstance(content, str):
+            temporary.write_text(content)
+        else:
+            temporary.write_bytes(content)
+
+
+def remove_leftovers(directory: Path) -> None:
+    """Delete the temporary files that writers killed inside ``replacing`` left under ``directory``
+    (call it only while no writer can be running there, e.g. under the run directory's lock)."""
+    for leftover in directory.rglob(f".*{TEMPORARY}*"):
+        if leftover.is_file():
+            leftover.unlink()

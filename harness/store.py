@@ -12,9 +12,11 @@ import json
 import os
 import platform
 import sqlite3
+import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.files import atomic_write, remove_leftovers, replacing
 from harness.schema import METRICS
 from harness.study import Node, conditions
 
@@ -36,6 +39,69 @@ CREATE TABLE IF NOT EXISTS evaluations (
 CREATE TABLE IF NOT EXISTS sessions (
     started REAL, finished REAL, wall_seconds REAL, trainings_run INTEGER, trainings_skipped INTEGER);
 """
+
+
+def check_writable(run_dir: Path) -> None:
+    """Refuse, before any work, a run directory that is a file or cannot be created or written."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HarnessError(f"the run directory {run_dir} is a file; pass --out a directory")
+    existing = next(p for p in (run_dir.absolute(), *run_dir.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise HarnessError(f"cannot create the run directory {run_dir}: {existing} is a file; pass another --out")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise HarnessError(
+            f"cannot write the run directory {run_dir}: {existing} is not writable ({error.strerror}); "
+            "make it writable or pass another --out"
+        ) from None
+
+
+def read_config(run_dir: Path) -> dict | None:
+    """The record in RUN_DIR/config.json, ``None`` if there is none; one line if it is damaged."""
+    file = run_dir / "config.json"
+    if not file.exists():
+        return None
+    try:
+        stored = json.loads(file.read_text())
+        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+            raise ValueError("not a harness run record")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HarnessError(
+            f"{file} is damaged ({error}); move it aside to let this command write it anew "
+            f"(the results stored in {run_dir} are kept and taken to be of this study), or pass another --out"
+        ) from None
+    return stored
+
+
+def check_store(file: Path) -> None:
+    """One line, naming the file and the choices, when results.sqlite is not a sound SQLite database.
+
+    Opened for writing, so that SQLite rolls back a transaction a kill left half-written; a
+    database that another process holds busy is not damaged (the lock then says who has it).
+    """
+    if not file.exists():
+        return
+    try:
+        with closing(sqlite3.connect(file)) as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            return
+        verdict = str(error)
+    if verdict != "ok":
+        raise HarnessError(
+            f"{file} is damaged ({verdict}); move it aside to start this study afresh there, or pass another --out"
+        )
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Everything about RUN_DIR that can be refused before the data is loaded."""
+    check_writable(run_dir)
+    if run_dir.is_dir():
+        read_config(run_dir)
+        check_store(run_dir / "results.sqlite")
 
 
 @contextmanager
@@ -57,28 +123,43 @@ def locked(run_dir: Path) -> Iterator[None]:
 
 
 def check_config(run_dir: Path, record: dict) -> None:
-    """Write config.json, or refuse a run dir that holds another configuration."""
+    """Refuse a run dir that holds another study, or was started with another thread count."""
+    stored = read_config(run_dir)
+    if stored is None:
+        return
+    differs = [
+        f"{key}: {stored['config'].get(key)!r} there, {value!r} now"
+        for key, value in record["config"].items()
+        if stored["config"].get(key) != value
+    ]
+    if stored.get("dataset", {}).get("fingerprint") != record["dataset"]["fingerprint"]:
+        differs.append("the dataset's files changed (fingerprint differs)")
+    if differs:
+        raise HarnessError(f"{run_dir} holds a different study ({'; '.join(differs)}); pass another --out")
+    then = (stored.get("execution") or {}).get("threads_per_worker")
+    now = record["execution"]["threads_per_worker"]
+    if then is not None and then != now:
+        raise HarnessError(
+            f"{run_dir} was started with {then} TensorFlow threads per worker and this command would use {now}, "
+            f"so its results would no longer be bit-identical; pass --threads {then}, or another --out"
+        )
+
+
+def write_config(run_dir: Path, record: dict) -> None:
+    """config.json, written once, when the run directory starts (resuming never rewrites it)."""
     file = run_dir / "config.json"
-    if file.exists():
-        stored = json.loads(file.read_text())
-        differs = [
-            f"{key}: {stored['config'].get(key)!r} there, {value!r} now"
-            for key, value in record["config"].items()
-            if stored["config"].get(key) != value
-        ]
-        if stored.get("dataset", {}).get("fingerprint") != record["dataset"]["fingerprint"]:
-            differs.append("the dataset's files changed (fingerprint differs)")
-        if differs:
-            raise HarnessError(f"{run_dir} holds a different study ({'; '.join(differs)}); pass another --out")
-    file.write_text(json.dumps(record, indent=2, default=str))
+    if not file.exists():
+        atomic_write(file, json.dumps(record, indent=2, default=str))
 
 
 class Store:
-    """Results of one run directory; only the driver process writes it."""
+    """Results of one run directory; only the driver process, holding the lock, writes it."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.snapshots = run_dir / "snapshots"
+        check_store(run_dir / "results.sqlite")
+        remove_leftovers(run_dir)
         self.db = sqlite3.connect(run_dir / "results.sqlite")
         self.db.executescript(SCHEMA)
 
@@ -126,13 +207,15 @@ class Store:
         evaluations = self.table("evaluations")
         for count in ("tp", "fp", "tn", "fn", "n_test"):
             evaluations[count] = evaluations[count].astype(int)
-        conditions(evaluations, actors).to_csv(self.run_dir / "results.csv", index=False)
+        atomic_write(self.run_dir / "results.csv", conditions(evaluations, actors).to_csv(index=False))
         trainings = self.table("trainings").query("stage > 0").drop(columns="finished")
-        trainings.sort_values(["seed", "stage", "path"]).to_csv(self.run_dir / "trainings.csv", index=False)
+        atomic_write(
+            self.run_dir / "trainings.csv", trainings.sort_values(["seed", "stage", "path"]).to_csv(index=False)
+        )
         sessions = self.table("sessions")
         for column in ("started", "finished"):
             sessions[column] = pd.to_datetime(sessions[column], unit="s", utc=True)
-        sessions.to_csv(self.run_dir / "sessions.csv", index=False)
+        atomic_write(self.run_dir / "sessions.csv", sessions.to_csv(index=False))
         return self.run_dir / "results.csv"
 
     # Snapshots let a resumed run branch from nodes a previous process finished.
@@ -142,18 +225,19 @@ class Store:
     def save_snapshot(self, node: Node, weights: list[np.ndarray], optimizer: list[np.ndarray]) -> None:
         file = self.snapshot_file(node)
         file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_suffix(".tmp.npz")
         arrays = {f"w{i}": w for i, w in enumerate(weights)} | {f"o{i}": o for i, o in enumerate(optimizer)}
-        np.savez(partial, **arrays)
-        os.replace(partial, file)
+        with replacing(file) as partial:
+            np.savez(partial, **arrays)
 
     def load_snapshot(self, node: Node) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        file = self.snapshot_file(node)
-        if not file.exists():
+        """The node's weights and optimizer state, or ``None`` when the file is missing or unreadable
+        (the caller then retrains the node, which gives the same state)."""
+        try:
+            with np.load(self.snapshot_file(node)) as stored:
+                count = lambda prefix: sum(key.startswith(prefix) for key in stored.files)  # noqa: E731
+                return [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             return None
-        with np.load(file) as stored:
-            count = lambda prefix: sum(key.startswith(prefix) for key in stored.files)  # noqa: E731
-            return [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
 
     def drop_snapshot(self, node: Node) -> None:
         self.snapshot_file(node).unlink(missing_ok=True)
@@ -197,8 +281,9 @@ def environment() -> dict:
     return {"versions": versions, "machine": machine}
 
 
-def run_record(config: dict, dataset) -> dict:
-    """What config.json holds: the configuration, the data actually loaded, versions, machine."""
+def run_record(config: dict, dataset, execution: dict) -> dict:
+    """What config.json holds: the configuration, the data actually loaded, where it runs
+    (workers, threads per worker, scheduler), versions and the machine."""
     counts = {actor: len(images.paths) for actor, images in dataset.positives.items()}
     return {
         "config": config,
@@ -212,5 +297,6 @@ def run_record(config: dict, dataset) -> dict:
             "skipped": len(dataset.skipped),
             "duplicates": len(dataset.duplicates),
         },
+        "execution": execution,
         **environment(),
     }

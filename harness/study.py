@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.errors import HarnessError
 from harness.schema import CSV_COLUMNS
 
 SEPARATOR = ">"
@@ -48,6 +49,16 @@ def init_sequence(seed: int) -> np.random.SeedSequence:
 def node_sequence(node: Node) -> np.random.SeedSequence:
     """The stream for a node's augmentation, batch order and dropout: a function of its path only."""
     return np.random.SeedSequence(node.seed, spawn_key=(NODE_STREAM, zlib.crc32(node.name.encode())))
+
+
+def check_actors(actors: list[str]) -> None:
+    """The study compares orders of actors, so it needs at least two of them."""
+    if len(actors) < 2:
+        raise HarnessError(
+            f"the study compares the orders of at least 2 actors, but only {', '.join(actors) or 'none'} "
+            "was loaded; pass --actors A,B[,C] (or a --data-dir with more actor folders), "
+            "or use `harness replicate` to train one actor"
+        )
 
 
 def plan(actors: list[str], seeds: list[int]) -> list[Node]:

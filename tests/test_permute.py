@@ -60,12 +60,16 @@ def harness_process(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([str(executable), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_trainings(run_dir: Path, count: int, process: subprocess.Popen, limit: float = 300) -> None:
+def wait_until(reached, process: subprocess.Popen, limit: float = 300, poll: float = 0.2) -> None:
     deadline = time.monotonic() + limit
-    while stored_trainings(run_dir) < count:
+    while not reached():
         assert process.poll() is None, f"permute ended early: {process.stderr.read()}"
         assert time.monotonic() < deadline, "permute made no progress"
-        time.sleep(0.2)
+        time.sleep(poll)
+
+
+def wait_for_trainings(run_dir: Path, count: int, process: subprocess.Popen) -> None:
+    wait_until(lambda: stored_trainings(run_dir) >= count, process)
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +144,61 @@ def test_resume_after_sigkill_equals_uninterrupted_run(baseline, lfw_home, tmp_p
     assert len(pd.read_csv(run_dir / "trainings.csv")) == TRAININGS  # nothing retrained twice
 
 
+def test_lost_and_truncated_snapshots_are_retrained_from_the_nearest_stored_ancestor(baseline, lfw_home, tmp_path):
+    """Kill -9 while depth-2 snapshots exist, delete the depth-1 ones and truncate the depth-2
+    ones: the rerun retrains them (training is deterministic) and ends exactly as an uninterrupted run."""
+    run_dir = tmp_path / "lost-snapshots"
+    process = harness_process(permute_args(lfw_home, run_dir))
+    wait_until(lambda: any((run_dir / "snapshots").rglob("*>*.npz")), process, poll=0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    files = [f for f in (run_dir / "snapshots").rglob("*.npz") if ".tmp" not in f.name]
+    for file in files:
+        if ">" in file.name:
+            file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+        else:
+            file.unlink()
+    assert any(">" not in f.name for f in files)
+
+    output = invoke(permute_args(lfw_home, run_dir)).output
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == TRAININGS
+    assert any(f"warning: snapshot {file}" in output for file in files), output
+
+
 def test_rerun_of_a_finished_study_skips_everything(baseline, lfw_home):
     before = (baseline / "results.csv").read_text()
+    config = (baseline / "config.json").stat().st_mtime_ns
     output = invoke(permute_args(lfw_home, baseline)).output
     assert "0 nodes run" in output
+    assert "images/s" not in output, "a session that trained nothing has no training rate"
     assert (baseline / "results.csv").read_text() == before
+    assert (baseline / "config.json").stat().st_mtime_ns == config, "resuming never rewrites config.json"
+    assert len(pd.read_csv(baseline / "sessions.csv")) >= 2
+
+
+def test_another_thread_count_is_refused_naming_both(baseline, lfw_home):
+    args = permute_args(lfw_home, baseline)
+    args[args.index("--threads") + 1] = "2"
+    config = (baseline / "config.json").read_text()
+    with pytest.raises(HarnessError, match="started with 1 TensorFlow threads per worker .* would use 2.*--threads 1"):
+        invoke(args)
+    assert (baseline / "config.json").read_text() == config
+
+
+def test_ctrl_c_records_the_session_and_says_how_to_resume(lfw_home, tmp_path):
+    run_dir = tmp_path / "interrupted"
+    process = harness_process(permute_args(lfw_home, run_dir))
+    wait_for_trainings(run_dir, 3, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    stored = stored_trainings(run_dir)
+    line = f"interrupted; {stored} trainings stored; rerun the same command to resume"
+    assert line in stderr.splitlines(), stderr
+    sessions = pd.read_csv(run_dir / "sessions.csv")
+    assert len(sessions) == 1 and sessions["trainings_run"].iloc[0] >= stored
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == stored
 
 
 def test_another_configuration_is_refused(baseline, lfw_home):

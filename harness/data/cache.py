@@ -26,6 +26,7 @@ import numpy as np
 
 from harness.data.images import UnreadableImage, content_sha256, decode
 from harness.errors import HarnessError
+from harness.files import replacing
 
 FORMAT_VERSION = 3  # 3: keyed by the files' contents
 DEFAULT_LIMIT_MB = 2048
@@ -119,21 +120,16 @@ def decode_all(paths: list[Path], image_size: int, progress: Progress, label: st
 def save(image_set: ImageSet, file: Path) -> None:
     """Write the entry to a temporary file and rename it: a kill never leaves a torn entry."""
     file.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(
-                stream,
-                pixels=image_set.pixels,
-                paths=np.array([str(p) for p in image_set.paths], dtype=str),
-                content_sha256=np.array(image_set.content_sha256, dtype=str),
-                pixel_sha256=np.array(image_set.pixel_sha256, dtype=str),
-                skipped_paths=np.array([str(p) for p, _ in image_set.skipped], dtype=str),
-                skipped_reasons=np.array([r for _, r in image_set.skipped], dtype=str),
-            )
-        os.replace(partial, file)
-    finally:
-        Path(partial).unlink(missing_ok=True)
+    with replacing(file) as partial:
+        np.savez(
+            partial,
+            pixels=image_set.pixels,
+            paths=np.array([str(p) for p in image_set.paths], dtype=str),
+            content_sha256=np.array(image_set.content_sha256, dtype=str),
+            pixel_sha256=np.array(image_set.pixel_sha256, dtype=str),
+            skipped_paths=np.array([str(p) for p, _ in image_set.skipped], dtype=str),
+            skipped_reasons=np.array([r for _, r in image_set.skipped], dtype=str),
+        )
 
 
 def load(file: Path) -> ImageSet:

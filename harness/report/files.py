@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.files import replacing
 
 
 def read_optional(run_dir: Path) -> dict:
@@ -40,14 +40,12 @@ def recorded_metric(config: object) -> str | None:
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``: a kill
-    leaves the old file or the new one, never a torn one."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path`` (``files.replacing``);
+    an unwritable run directory is one line, not a traceback."""
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            write(tmp)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise HarnessError(f"cannot write {path} ({exc.strerror or exc}); make the run directory writable") from None
 
 

@@ -1,0 +1,67 @@
+"""One session on a run directory, from lock to exports: ``with open_run(run_dir, record) as run:``.
+
+Opening refuses, with one line, a directory that cannot be written, is damaged, is in use, or
+holds another study (or was started with another thread count); closing, however the session
+ends, records it in the store and exports the CSV files, so a Ctrl-C loses only the trainings
+in flight and says how to resume.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import Interrupted
+from harness.store import Store, check_config, check_run_dir, locked, write_config
+
+
+@dataclass
+class Run:
+    """A session's view of its run directory; the summary fields are filled in when it ends."""
+
+    run_dir: Path
+    store: Store
+    started: float
+    skipped: int
+    ran: int = 0
+    trainings_stored: int = 0
+    images_per_second: float | None = None
+    results: Path | None = None
+
+    def finish(self, actors: list[str]) -> None:
+        """Record the session, export the CSV files and summarise this session's trainings only."""
+        self.ran = len(self.store.finished()) - self.skipped
+        self.store.record_session(self.started, self.ran, self.skipped)
+        self.results = self.store.export(actors)
+        trainings = self.store.table("trainings").query("stage > 0")
+        self.trainings_stored = len(trainings)
+        mine = trainings[trainings["finished"] >= self.started]
+        if mine["seconds"].sum() > 0:
+            self.images_per_second = mine["n_train"].sum() / mine["seconds"].sum()
+
+
+@contextmanager
+def open_run(run_dir: Path, record: dict) -> Iterator[Run]:
+    """Lock RUN_DIR, check it holds this study (``record`` is what config.json holds), open its
+    store; on exit record the session and export, and turn Ctrl-C into ``Interrupted``."""
+    check_run_dir(run_dir)
+    with locked(run_dir):
+        check_config(run_dir, record)
+        store = Store(run_dir)
+        write_config(run_dir, record)
+        run = Run(run_dir, store, time.time(), len(store.finished()))
+        interrupted = False
+        try:
+            yield run
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            try:
+                run.finish(record["dataset"]["actors"])
+            finally:
+                store.close()
+    if interrupted:
+        raise Interrupted(f"interrupted; {run.trainings_stored} trainings stored; rerun the same command to resume")

@@ -1,0 +1,84 @@
+"""The run directory's files on their own: snapshots, atomic writes, damaged config and store."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness.files import atomic_write, replacing
+from harness.store import Store, check_store
+from harness.study import Node
+
+
+def test_a_truncated_snapshot_reads_as_missing(tmp_path):
+    store = Store(tmp_path)
+    node = Node(0, ("A", "B"))
+    store.save_snapshot(node, [np.arange(1000.0)], [np.ones(3)])
+    weights, optimizer = store.load_snapshot(node)
+    assert np.array_equal(weights[0], np.arange(1000.0)) and np.array_equal(optimizer[0], np.ones(3))
+    file = store.snapshot_file(node)
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    assert store.load_snapshot(node) is None
+    file.write_bytes(b"")
+    assert store.load_snapshot(node) is None
+    store.close()
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    file = tmp_path / "results.csv"
+    atomic_write(file, "old\n")
+    with pytest.raises(RuntimeError), replacing(file) as partial:
+        partial.write_text("half of the new")
+        raise RuntimeError("killed")
+    assert file.read_text() == "old\n" and list(tmp_path.iterdir()) == [file]
+    atomic_write(file, b"new\n")
+    assert file.read_text() == "new\n" and list(tmp_path.iterdir()) == [file]
+
+
+def kill_when_ready(code: str) -> None:
+    """Run ``code`` in a real Python process and SIGKILL it once it prints 'ready'."""
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_a_store_killed_mid_transaction_is_rolled_back_not_called_damaged(tmp_path):
+    """kill -9 while a transaction has spilled to the database file leaves a hot journal: opening
+    the store must roll it back (SQLite does) rather than report the file as damaged."""
+    store = Store(tmp_path)
+    store.commit(Node(0, ("A",)), 10, 1.0, [])
+    store.close()
+    kill_when_ready(
+        "import sqlite3, time\n"
+        f"db = sqlite3.connect({str(tmp_path / 'results.sqlite')!r}, isolation_level=None)\n"
+        "db.execute('PRAGMA cache_size=1'); db.execute('BEGIN')\n"
+        "for i in range(5000):\n"
+        "    db.execute('INSERT INTO trainings VALUES (1, ?, 1, ?, 1, 1, 1, 1)', (str(i), 'x' * 200))\n"
+        "print('ready', flush=True); time.sleep(600)"
+    )
+    assert (tmp_path / "results.sqlite-journal").exists()
+    check_store(tmp_path / "results.sqlite")
+    store = Store(tmp_path)
+    assert store.finished() == {Node(0, ("A",))}
+    store.close()
+
+
+def test_files_a_killed_writer_left_half_written_are_removed_when_the_store_opens(tmp_path):
+    target = tmp_path / "snapshots" / "0" / "A.npz"
+    target.parent.mkdir(parents=True)
+    kill_when_ready(
+        "import time\n"
+        "from pathlib import Path\n"
+        "from harness.files import replacing\n"
+        f"with replacing(Path({str(target)!r})) as partial:\n"
+        "    partial.write_bytes(b'half')\n"
+        "    print('ready', flush=True); time.sleep(600)"
+    )
+    assert len(list(target.parent.iterdir())) == 1 and not target.exists()
+    Store(tmp_path).close()
+    assert list(target.parent.iterdir()) == []
