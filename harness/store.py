@@ -122,15 +122,21 @@ def locked(run_dir: Path) -> Iterator[None]:
         yield
 
 
+ADDED_LATER: dict[str, object] = {"metric": "accuracy"}
+"""Configuration keys that older run directories lack, with the value that reproduces what those runs did:
+such a directory still resumes under the default."""
+
+
 def check_config(run_dir: Path, record: dict) -> None:
     """Refuse a run dir that holds another study, or was started with another thread count."""
     stored = read_config(run_dir)
     if stored is None:
         return
+    then = ADDED_LATER | stored["config"]
     differs = [
-        f"{key}: {stored['config'].get(key)!r} there, {value!r} now"
+        f"{key}: {then.get(key)!r} there, {value!r} now"
         for key, value in record["config"].items()
-        if stored["config"].get(key) != value
+        if then.get(key) != value
     ]
     if stored.get("dataset", {}).get("fingerprint") != record["dataset"]["fingerprint"]:
         differs.append("the dataset's files changed (fingerprint differs)")

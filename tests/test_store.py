@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -9,8 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from harness.errors import HarnessError
 from harness.files import atomic_write, replacing
-from harness.store import Store, check_store
+from harness.store import Store, check_config, check_store
 from harness.study import Node
 
 
@@ -82,3 +84,13 @@ def test_files_a_killed_writer_left_half_written_are_removed_when_the_store_open
     assert len(list(target.parent.iterdir())) == 1 and not target.exists()
     Store(tmp_path).close()
     assert list(target.parent.iterdir()) == []
+
+
+def test_a_run_directory_from_before_the_metric_was_recorded_resumes_under_the_default(tmp_path):
+    """config.json of older runs has no "metric": they analysed accuracy, so that resumes; another metric does not."""
+    old = {"config": {"epochs": 1}, "dataset": {"fingerprint": "f"}, "execution": {"threads_per_worker": 2}}
+    atomic_write(tmp_path / "config.json", json.dumps(old))
+    record = {**old, "config": {"epochs": 1, "metric": "accuracy"}}
+    check_config(tmp_path, record)
+    with pytest.raises(HarnessError, match="metric: 'accuracy' there, 'f1' now"):
+        check_config(tmp_path, {**old, "config": {"epochs": 1, "metric": "f1"}})
