@@ -1,4 +1,32 @@
 """The results.csv schema: one tidy row per evaluation, shared by the store and the statistics."""
 
-METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "tp", "fp", "tn", "fn", "n_test")
+METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "n_test",
+    "log_loss",
+    "brier",
+    "p_true",
+)
 CSV_COLUMNS = ("seed", "condition", "order", "stage", "trained_actor", "eval_actor", "position", *METRICS)
+
+# Every analysable metric and its direction: analyses orient effects so that positive means better.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+    "roc_auc": True,
+    "p_true": True,
+    "log_loss": False,
+    "brier": False,
+}
