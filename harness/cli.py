@@ -338,6 +338,8 @@ def permute(
         }
         check_config(run_dir, record)
         store = Store(run_dir)
+        if note := store.legacy_note():
+            console.print(note, highlight=False, soft_wrap=True)
         total = len(plan(loaded.actors, list(study.seeds)))
         skipped = len(store.finished())
         try:

@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 
 MIN_IMAGES = 10
 NEGATIVES = "negatives"
+ID_HASH_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Dataset:
     fingerprint: str
     duplicates: list[tuple[str, Path, str, Path]]  # (class, path, class, path) with equal pixels
     source: Path
+    image_ids: dict[str, list[str]] = field(default_factory=dict)  # per actor and NEGATIVES, as in the sets
 
     @property
     def skipped(self) -> list[tuple[Path, str]]:
@@ -91,6 +93,25 @@ def fingerprint(sets: dict[str, ImageSet], image_size: int) -> str:
     return digest.hexdigest()[:16]
 
 
+def image_ids(image_set: ImageSet, root: Path) -> list[str]:
+    """Stable ids of a set's images: the path relative to the data root plus a short content hash.
+
+    The same file gets the same id in every seed and every model, so per-image predictions of a
+    seed's models line up; the hash tells a file replaced under the same name apart.
+    """
+
+    def relative(path: Path) -> str:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    return [
+        f"{relative(path)}#{content[:ID_HASH_CHARS]}"
+        for path, content in zip(image_set.paths, image_set.content_sha256, strict=True)
+    ]
+
+
 def catalog_for(config: DataConfig) -> Catalog:
     actors = list(config.actors) if config.actors else None
     if config.dataset == "folder":
@@ -126,6 +147,7 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress) -> Datase
                 f"{label}: only {len(image_set.paths)} usable images in {where} "
                 f"(need at least {MIN_IMAGES}); add images or choose another actor"
             )
+    ids = {label: image_ids(image_set, catalog.root) for label, image_set in sets.items()}
     negatives = sets.pop(NEGATIVES)
     return Dataset(
         actors=list(catalog.actors),
@@ -134,4 +156,5 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress) -> Datase
         fingerprint=fingerprint({**sets, NEGATIVES: negatives}, config.image_size),
         duplicates=find_duplicates({**sets, NEGATIVES: negatives}),
         source=catalog.root,
+        image_ids=ids,
     )
