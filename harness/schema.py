@@ -1,5 +1,7 @@
 """The results.csv schema: one tidy row per evaluation, shared by the store and the statistics."""
 
+from enum import StrEnum
+
 METRICS = (
     "accuracy",
     "balanced_accuracy",
@@ -18,7 +20,6 @@ METRICS = (
 )
 CSV_COLUMNS = ("seed", "condition", "order", "stage", "trained_actor", "eval_actor", "position", *METRICS)
 
-# Every analysable metric and its direction: analyses orient effects so that positive means better.
 HIGHER_IS_BETTER: dict[str, bool] = {
     "accuracy": True,
     "balanced_accuracy": True,
@@ -30,3 +31,7 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "log_loss": False,
     "brier": False,
 }
+"""Every analysable metric and its orientation: effects are signed so that positive means better."""
+
+Metric = StrEnum("Metric", {name.upper(): name for name in HIGHER_IS_BETTER})
+"""The metrics ``--metric`` accepts (typer lists and enforces them)."""

@@ -1,0 +1,379 @@
+"""The two families of tests, their Holm adjustment and the verdicts.
+
+* primary (pre-specified): one test per claim of the original study, pooled over actors
+  (per seed, the mean over actors of the per-actor quantity). Q1 and Q5: permutation Friedman
+  over levels blocked by seed; Q2: two-sided paired t; Q3, Q4: one-sided paired t.
+* exploratory: the same questions per actor (Q1-Q4 for each actor, and Q5), with exact
+  permutation tests (sign-flip for Q2-Q4, Friedman for Q1 and Q5), in a Holm family of their own.
+
+Seeds are the unit of analysis throughout.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from dataclasses import dataclass, fields
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+from harness.analysis.index import RunIndex
+from harness.analysis.intervals import Interval, t_interval
+from harness.analysis.power import MAX_SEEDS, friedman_are, seeds_for_power
+from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
+from harness.analysis.questions import LEVELS, Claim, contrast, differences, level_table, pooled
+
+MIN_SEEDS = 3
+"""Fewer seeds with complete data than this give "n/a"."""
+ALTERNATIVES = {
+    Claim.Q1: "two-sided",
+    Claim.Q2: "two-sided",
+    Claim.Q3: "greater",
+    Claim.Q4: "greater",
+    Claim.Q5: "two-sided",
+}
+
+
+class Family(StrEnum):
+    """Which Holm family a test belongs to."""
+
+    PRIMARY = "primary"
+    EXPLORATORY = "exploratory"
+
+
+class Verdict(StrEnum):
+    """What a test says; :attr:`Decision.label` adds the seed count or the min effect."""
+
+    REAL = "real"
+    UNDECIDED = "undecided"
+    NO_EFFECT = "no effect"
+    NOT_SHOWN = "not shown"
+    CANNOT_BE_SHOWN = "cannot be shown"
+    NA = "n/a"
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Evidence:
+    """One test of one question (pooled, or for one actor), before any multiplicity correction.
+
+    ``effect``, ``ci_low``, ``ci_high``: mean per-seed difference and its 95 % t-interval (NaN
+    for Q1/Q5, which have no single effect: see ``levels`` and ``contrast``). ``p``: the test's
+    raw p (t for primary Q2-Q4, else the permutation p); ``p_exact``: the exact sign-flip p
+    beside a t-test (= ``p`` for permutation tests); ``min_p_exact``: its smallest attainable
+    value with ``n`` seeds. ``reason`` is non-empty when no test could be run.
+    """
+
+    family: Family
+    claim: Claim
+    actor: str
+    test: PairedT | SignFlip | PermutationFriedman
+    alternative: str
+    n: int
+    effect: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    sd: float = math.nan
+    statistic: float = math.nan
+    p: float = math.nan
+    p_exact: float = math.nan
+    min_p_exact: float = math.nan
+    method: str = ""
+    levels: tuple[tuple[str, Interval], ...] = ()
+    contrast: Interval | None = None
+    per_seed: pd.Series | pd.DataFrame
+    reason: str = ""
+    note: str = ""
+
+    @property
+    def has_single_effect(self) -> bool:
+        """Q2-Q4: a mean difference (Q1 and Q5 compare levels)."""
+        return self.claim not in LEVELS
+
+    @property
+    def values(self) -> np.ndarray:
+        """The complete per-seed values the test used (rows of levels for Q1/Q5)."""
+        return self.per_seed.dropna().to_numpy(float)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class Decision(Evidence):
+    """Evidence with its family's Holm-adjusted p, the verdict and the safeguards.
+
+    ``power_alpha``: the per-test threshold of the power calculation (Holm's first step,
+    alpha / m: conservative, Holm can only do better).
+    """
+
+    p_adjusted: float = math.nan
+    verdict: Verdict = Verdict.NA
+    min_effect: float = math.nan
+    power_alpha: float = math.nan
+    p_adjusted_exact: float = math.nan
+    sign_flip_disagrees: bool = False
+    leave_one_out_changes: bool = False
+
+    @property
+    def assumption_sensitive(self) -> bool:
+        """The sign-flip test decides otherwise, or leaving out one seed changes the verdict."""
+        return self.sign_flip_disagrees or self.leave_one_out_changes
+
+    @property
+    def label(self) -> str:
+        """The verdict in words, e.g. "undecided with 5 seeds"."""
+        return {
+            Verdict.UNDECIDED: f"undecided with {self.n} seeds",
+            Verdict.CANNOT_BE_SHOWN: f"cannot be shown with {self.n} seeds",
+            Verdict.NO_EFFECT: f"no effect >= {self.min_effect:g}",
+        }.get(self.verdict, str(self.verdict))
+
+    @property
+    def seeds_needed(self) -> float:
+        """Seeds for 80 % power at ``power_alpha`` for an effect of ``min_effect``, given the observed
+        per-seed sd (paired-t power; for Friedman divided by its efficiency 3/pi k/(k+1)), never
+        below the seeds an exact test needs to reach the threshold at all. NaN when decided."""
+        if self.verdict not in (Verdict.UNDECIDED, Verdict.NOT_SHOWN, Verdict.CANNOT_BE_SHOWN):
+            return math.nan
+        k = len(self.levels)
+        if self.has_single_effect:
+            needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, self.alternative)
+        else:
+            needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, "two-sided", friedman_are(k))
+        n = MIN_SEEDS
+        while self.test.min_p(n, max(k, 2)) >= self.power_alpha and n < MAX_SEEDS:
+            n += 1
+        return max(needed, float(n)) if np.isfinite(needed) else needed
+
+
+def futility_interval(evidence: Evidence) -> Interval | None:
+    """The 95 % t-interval that can rule an effect out (claims with a single effect); None for Q1/Q5,
+    which can only be decided by efficacy or stay open."""
+    if not evidence.has_single_effect or evidence.reason:
+        return None
+    return Interval(evidence.effect, evidence.ci_low, evidence.ci_high)
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence
+
+
+def _shortage(n: int, total: int) -> str:
+    if n == 0:
+        return "no data: the rows this question needs are missing"
+    if n < MIN_SEEDS:
+        return f"too few seeds with complete data ({n} < {MIN_SEEDS})"
+    return ""
+
+
+def _dropped(n: int, total: int) -> str:
+    return f"{total - n} of {total} seeds dropped for missing data" if 0 < n < total else ""
+
+
+def difference_evidence(
+    family: Family, claim: Claim, actor: str, series: pd.Series, resamples: int = RESAMPLES
+) -> Evidence:
+    """Q2-Q4: the primary family's t-test with the sign-flip p beside it, or the exploratory
+    family's exact sign-flip test alone."""
+    alternative = ALTERNATIVES[claim]
+    exact = SignFlip(alternative, resamples)
+    test = PairedT(alternative) if family is Family.PRIMARY else exact
+    d = series.dropna().to_numpy(float)
+    n = len(d)
+    base = dict(family=family, claim=claim, actor=actor, test=test, alternative=alternative, n=n, per_seed=series)
+    ci = t_interval(d)
+    base.update(effect=ci.mean, ci_low=ci.low, ci_high=ci.high, note=_dropped(n, len(series)))
+    if n > 1:
+        base["sd"] = float(np.std(d, ddof=1))
+    reason = _shortage(n, len(series))
+    if not reason and np.all(d == 0):
+        reason = "all per-seed differences are zero"
+    elif not reason and family is Family.PRIMARY and np.ptp(d) == 0:
+        reason = "all per-seed differences are equal (t undefined)"
+    if reason:
+        return Evidence(**base, reason=reason)
+    flip = exact.run(d)
+    result = test.run(d)
+    return Evidence(
+        **base,
+        statistic=result.statistic,
+        p=result.p,
+        p_exact=flip.p,
+        min_p_exact=exact.min_p(n),
+        method=flip.method,
+    )
+
+
+def level_evidence(
+    family: Family, claim: Claim, actor: str, table: pd.DataFrame, sign: float, resamples: int = RESAMPLES
+) -> Evidence:
+    """Q1 or Q5: permutation Friedman over the levels, level means with t-intervals, and for Q1
+    the planned contrast (later positions minus the first)."""
+    test = PermutationFriedman(resamples)
+    complete = table.dropna()
+    values = complete.to_numpy(float)
+    n, k = values.shape
+    levels = tuple((str(c), t_interval(complete[c].to_numpy(float))) for c in complete.columns)
+    planned = t_interval(contrast(complete, sign).to_numpy(float)) if claim is Claim.Q1 and k > 1 and n else None
+    base = dict(
+        family=family,
+        claim=claim,
+        actor=actor,
+        test=test,
+        alternative="two-sided",
+        n=n,
+        per_seed=table,
+        levels=levels,
+        contrast=planned,
+        note=_dropped(n, len(table)),
+    )
+    if n > 1 and k > 1:
+        means = values.mean(axis=0)
+        base["sd"] = float(np.std(values[:, np.argmax(means)] - values[:, np.argmin(means)], ddof=1))
+    reason = f"needs >= 2 {LEVELS[claim]}s, got {k}" if k < 2 else _shortage(n, len(table))
+    if not reason and bool(np.all(np.ptp(values, axis=1) == 0)):
+        reason = "all levels tie within every seed"
+    if reason:
+        return Evidence(**base, reason=reason)
+    result = test.run(values)
+    return Evidence(
+        **base,
+        statistic=result.statistic,
+        p=result.p,
+        p_exact=result.p,
+        min_p_exact=test.min_p(n, k),
+        method=result.method,
+    )
+
+
+def primary_evidence(ix: RunIndex, sign: float, resamples: int = RESAMPLES) -> tuple[Evidence, ...]:
+    """The five pooled tests, Q1..Q5, from an index."""
+    out = []
+    for claim in Claim:
+        if claim is Claim.Q5:
+            out.append(level_evidence(Family.PRIMARY, claim, "", level_table(ix, claim), sign, resamples))
+        elif claim is Claim.Q1:
+            table = pooled([level_table(ix, claim, x) for x in ix.actors]) if ix.actors else level_table(ix, claim)
+            out.append(level_evidence(Family.PRIMARY, claim, "", table, sign, resamples))
+        else:
+            series = pooled([differences(ix, claim, x, sign) for x in ix.actors])
+            out.append(difference_evidence(Family.PRIMARY, claim, "", series, resamples))
+    return tuple(out)
+
+
+def exploratory_evidence(ix: RunIndex, sign: float, resamples: int = RESAMPLES) -> tuple[Evidence, ...]:
+    """Q1-Q4 for every actor, then Q5: the per-actor tests."""
+    family = Family.EXPLORATORY
+    out = [level_evidence(family, Claim.Q1, x, level_table(ix, Claim.Q1, x), sign, resamples) for x in ix.actors]
+    for claim in (Claim.Q2, Claim.Q3, Claim.Q4):
+        out += [difference_evidence(family, claim, x, differences(ix, claim, x, sign), resamples) for x in ix.actors]
+    out.append(level_evidence(family, Claim.Q5, "", level_table(ix, Claim.Q5), sign, resamples))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Holm and verdicts
+
+
+def holm(p: list[float], alpha: float) -> np.ndarray:
+    """Holm-adjusted p-values (statsmodels ``multipletests``); NaN stays NaN (no test)."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, np.nan)
+    valid = ~np.isnan(p)
+    if valid.any():
+        gc.freeze()  # statsmodels' Holm branch runs gc.collect(): ~0.1 s on a full heap, per call
+        try:
+            out[valid] = multipletests(p[valid], alpha=alpha, method="holm")[1]
+        finally:
+            gc.unfreeze()
+    return out
+
+
+def _decision(e: Evidence, **extra) -> Decision:
+    return Decision(**{f.name: getattr(e, f.name) for f in fields(Evidence)}, **extra)
+
+
+def _primary_verdict(p_adjusted: float, e: Evidence, values: np.ndarray, alpha: float, min_effect: float) -> Verdict:
+    if np.isnan(p_adjusted):
+        return Verdict.NA
+    if p_adjusted < alpha:
+        return Verdict.REAL
+    if e.has_single_effect and t_interval(values, 0.90).inside(min_effect):
+        return Verdict.NO_EFFECT
+    return Verdict.UNDECIDED
+
+
+def _leave_one_out_changes(
+    i: int, evidence: tuple[Evidence, ...], verdict: Verdict, alpha: float, min_effect: float
+) -> bool:
+    """Whether the t-based verdict of test ``i`` changes when any one seed is left out (the
+    family's other p-values kept)."""
+    e = evidence[i]
+    d = e.values
+    if len(d) <= MIN_SEEDS:
+        return False
+    rows = np.array([np.delete(d, s) for s in range(len(d))])
+    if np.any(np.ptp(rows, axis=1) == 0):
+        return True
+    p = np.array([x.p for x in evidence], float)
+    for rest, p_rest in zip(rows, e.test.p_rows(rows), strict=True):
+        p[i] = p_rest
+        if _primary_verdict(holm(p, alpha)[i], e, rest, alpha, min_effect) != verdict:
+            return True
+    return False
+
+
+def decide_primary(evidence: tuple[Evidence, ...], alpha: float, min_effect: float) -> tuple[Decision, ...]:
+    """Holm over the primary family; verdicts real / no effect (90 % t-interval inside
+    +-min_effect) / undecided / n/a, seeds a power calculation asks for, and the safeguards."""
+    m = max(sum(not e.reason for e in evidence), 1)
+    p_adjusted = holm([e.p for e in evidence], alpha)
+    p_exact = holm([e.p_exact for e in evidence], alpha)
+    exact_floor = holm([e.min_p_exact for e in evidence], alpha)
+    out = []
+    for i, e in enumerate(evidence):
+        verdict = _primary_verdict(p_adjusted[i], e, e.values, alpha, min_effect)
+        t_based = e.has_single_effect and not e.reason
+        disagrees = t_based and exact_floor[i] < alpha and (p_adjusted[i] < alpha) != (p_exact[i] < alpha)
+        out.append(
+            _decision(
+                e,
+                p_adjusted=float(p_adjusted[i]),
+                verdict=verdict,
+                min_effect=min_effect,
+                power_alpha=alpha / m,
+                p_adjusted_exact=float(p_exact[i]),
+                sign_flip_disagrees=bool(disagrees),
+                leave_one_out_changes=t_based and _leave_one_out_changes(i, evidence, verdict, alpha, min_effect),
+            )
+        )
+    return tuple(out)
+
+
+def decide_exploratory(evidence: tuple[Evidence, ...], alpha: float, min_effect: float) -> tuple[Decision, ...]:
+    """Holm over the exploratory family: real / cannot be shown with N seeds (even the family's
+    exact minimum p-values would not survive Holm) / not shown / n/a."""
+    m = max(sum(not e.reason for e in evidence), 1)
+    p_adjusted = holm([e.p for e in evidence], alpha)
+    floor = holm([e.min_p_exact for e in evidence], alpha)
+    out = []
+    for i, e in enumerate(evidence):
+        if e.reason:
+            verdict = Verdict.NA
+        elif p_adjusted[i] < alpha:
+            verdict = Verdict.REAL
+        elif floor[i] >= alpha:
+            verdict = Verdict.CANNOT_BE_SHOWN
+        else:
+            verdict = Verdict.NOT_SHOWN
+        out.append(
+            _decision(
+                e,
+                p_adjusted=float(p_adjusted[i]),
+                verdict=verdict,
+                min_effect=min_effect,
+                power_alpha=alpha / m,
+                p_adjusted_exact=float(p_adjusted[i]),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,48 @@
+"""Intervals: t-intervals over seeds for mean effects, Wilson intervals for one accuracy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import stats as sps
+from statsmodels.stats.proportion import proportion_confint
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over seeds and its two-sided t-interval (NaN bounds with < 2 seeds or no spread)."""
+
+    mean: float
+    low: float
+    high: float
+    confidence: float = 0.95
+
+    def inside(self, bound: float) -> bool:
+        """Whether the whole interval lies strictly within (-bound, +bound)."""
+        return bool(-bound < self.low and self.high < bound)
+
+
+@lru_cache(maxsize=256)
+def _t_quantile(confidence: float, df: int) -> float:
+    return float(sps.t.ppf((1 + confidence) / 2, df))
+
+
+def t_interval(x: np.ndarray, confidence: float = 0.95) -> Interval:
+    """Two-sided t-interval of the mean of ``x``: mean +- t quantile x standard error (equal to scipy's
+    ``ttest_1samp(x, 0).confidence_interval``, which is ten times slower)."""
+    x = np.asarray(x, float)
+    mean = float(np.mean(x)) if x.size else math.nan
+    if x.size < 2 or np.ptp(x) == 0:
+        return Interval(mean, math.nan, math.nan, confidence)
+    half = _t_quantile(confidence, x.size - 1) * float(np.std(x, ddof=1)) / math.sqrt(x.size)
+    return Interval(mean, mean - half, mean + half, confidence)
+
+
+def wilson_interval(accuracy: float, n_test: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson interval of one accuracy measured on ``n_test`` images (statsmodels)."""
+    count = round(float(accuracy) * int(n_test))
+    low, high = proportion_confint(count, int(n_test), alpha=1 - confidence, method="wilson")
+    return float(low), float(high)

@@ -1,0 +1,41 @@
+"""Seeds needed: the paired-t power calculation of statsmodels ``TTestPower``."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+from statsmodels.stats.power import TTestPower
+
+MAX_SEEDS = 10_000
+POWER = 0.8
+_ALTERNATIVE = {"two-sided": "two-sided", "greater": "larger"}
+
+
+def friedman_are(k: int) -> float:
+    """Asymptotic relative efficiency of Friedman's test to the repeated-measures F: 3/pi k/(k+1)."""
+    return 3.0 / math.pi * k / (k + 1)
+
+
+def seeds_for_power(
+    effect: float, sd: float, alpha: float, alternative: str = "two-sided", efficiency: float = 1.0
+) -> float:
+    """Seeds for 80 % power of a paired t-test at ``alpha`` to detect ``effect`` with per-seed sd
+    ``sd``, divided by ``efficiency`` (the ARE, for rank tests). NaN when undefined, inf beyond
+    ``MAX_SEEDS``; never below 2."""
+    if not (math.isfinite(effect) and math.isfinite(sd)) or sd <= 0 or effect <= 0:
+        return math.nan
+    solver = TTestPower()
+    alt = _ALTERNATIVE[alternative]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if solver.power(effect_size=effect / sd, nobs=2, alpha=alpha, alternative=alt) >= POWER:
+            return 2.0
+        try:
+            n = float(solver.solve_power(effect_size=effect / sd, alpha=alpha, power=POWER, alternative=alt))
+        except (ValueError, RuntimeError):
+            return math.inf
+    if not math.isfinite(n):
+        return math.inf
+    n = math.ceil(n / efficiency)
+    return float(n) if n <= MAX_SEEDS else math.inf

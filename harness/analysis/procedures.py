@@ -1,0 +1,148 @@
+"""The tests, as objects with ``run`` (statistic and p) and ``min_p`` (the smallest attainable p).
+
+All p-values come from scipy: ``ttest_1samp`` for the paired t-test on per-seed differences
+(identical to ``ttest_rel`` on the two paired columns) and ``permutation_test`` for the exact
+tests. Permutation tests enumerate every permutation when there are at most ``max_exact`` of
+them, and otherwise draw ``resamples`` Monte Carlo permutations from a fixed generator, so a
+report is reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import stats as sps
+
+MAX_EXACT = 100_000
+"""Permutation tests are exact up to this many permutations."""
+RESAMPLES = 9_999
+"""Monte Carlo permutations beyond that."""
+RNG_SEED = 0
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What one test gives: statistic, p, and how the p was obtained."""
+
+    statistic: float
+    p: float
+    permutations: int = 0  # 0: not a permutation test
+    exact: bool = True
+
+    @property
+    def method(self) -> str:
+        """How p was computed, for the report."""
+        if not self.permutations:
+            return "t distribution"
+        return f"exact, {self.permutations} permutations" if self.exact else f"Monte Carlo, {self.permutations} draws"
+
+
+def _budget(count: float, resamples: int, max_exact: int) -> tuple[int, bool]:
+    exact = count <= max_exact
+    return (int(count), True) if exact else (resamples, False)
+
+
+@dataclass(frozen=True)
+class PairedT:
+    """Paired t-test of per-seed differences against 0 (scipy ``ttest_1samp``)."""
+
+    alternative: str = "two-sided"
+    name: str = "paired t"
+
+    def run(self, d: np.ndarray) -> TestResult:
+        res = sps.ttest_1samp(d, 0.0, alternative=self.alternative)
+        return TestResult(float(res.statistic), float(res.pvalue))
+
+    def p_rows(self, rows: np.ndarray) -> np.ndarray:
+        """p of every row of a 2-D array at once (leave-one-seed-out)."""
+        return np.asarray(sps.ttest_1samp(rows, 0.0, axis=1, alternative=self.alternative).pvalue, float)
+
+    def min_p(self, n: int, k: int = 2) -> float:
+        """A t-test can reach any p > 0."""
+        return 0.0
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+@dataclass(frozen=True)
+class SignFlip:
+    """Exact sign-flip permutation test of the mean difference (Pitman): the t-test without the
+    normality assumption; with n seeds its smallest one-sided p is 1/2^n (two-sided 2/2^n)."""
+
+    alternative: str = "two-sided"
+    resamples: int = RESAMPLES
+    max_exact: int = MAX_EXACT
+    name: str = "sign-flip"
+
+    def run(self, d: np.ndarray) -> TestResult:
+        n_resamples, exact = _budget(2.0 ** len(d), self.resamples, self.max_exact)
+        res = sps.permutation_test(
+            (d,),
+            _mean,
+            permutation_type="samples",
+            vectorized=True,
+            n_resamples=n_resamples if not exact else self.max_exact,
+            alternative=self.alternative,
+            rng=np.random.default_rng(RNG_SEED),
+        )
+        return TestResult(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
+
+    def min_p(self, n: int, k: int = 2) -> float:
+        n_resamples, exact = _budget(2.0**n, self.resamples, self.max_exact)
+        tail = 1.0 / n_resamples if exact else 1.0 / (n_resamples + 1)
+        return min(1.0, tail * (2 if self.alternative == "two-sided" else 1))
+
+
+def _rank_sum_statistic(*levels: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Sum over levels of the squared rank sums: Friedman's chi-square up to constants fixed by
+    the within-seed permutations, so the two order every permutation alike."""
+    sums = np.stack([np.sum(level, axis=axis) for level in levels])
+    return np.sum(sums**2, axis=0)
+
+
+@lru_cache(maxsize=4096)
+def _friedman_p(ranks: tuple[tuple[float, ...], ...], resamples: int, max_exact: int) -> tuple[float, int, bool]:
+    """Permutation p of within-seed ranks (rows sorted: the p does not depend on the seeds' order)."""
+    table = np.array(ranks)
+    n, k = table.shape
+    n_resamples, exact = _budget(float(math.factorial(k)) ** n, resamples, max_exact)
+    res = sps.permutation_test(
+        tuple(table.T),
+        _rank_sum_statistic,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=max_exact if exact else n_resamples,
+        alternative="greater",
+        rng=np.random.default_rng(RNG_SEED),
+    )
+    return float(res.pvalue), n_resamples, exact
+
+
+@dataclass(frozen=True)
+class PermutationFriedman:
+    """Friedman test over levels blocked by seed, with its p from the permutation distribution
+    (levels permuted within each seed) instead of the chi-square approximation. With n seeds
+    and k levels the smallest p is k!/(k!)^n (1/1296 for 5 seeds and 3 levels)."""
+
+    resamples: int = RESAMPLES
+    max_exact: int = MAX_EXACT
+    name: str = "permutation Friedman"
+
+    def run(self, table: np.ndarray) -> TestResult:
+        ranks = sps.rankdata(table, axis=1)
+        key = tuple(sorted(tuple(float(r) for r in row) for row in ranks))
+        p, permutations, exact = _friedman_p(key, self.resamples, self.max_exact)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            chi2 = float(sps.friedmanchisquare(*table.T).statistic) if table.shape[1] >= 3 else math.nan
+        return TestResult(chi2, p, permutations, exact)
+
+    def min_p(self, n: int, k: int) -> float:
+        n_resamples, exact = _budget(float(math.factorial(k)) ** n, self.resamples, self.max_exact)
+        return math.factorial(k) / n_resamples if exact else 1.0 / (n_resamples + 1)
