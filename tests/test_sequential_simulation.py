@@ -110,7 +110,8 @@ def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:
         p = stats.ttest_1samp(v, 0.0, axis=1, alternative=alternative).pvalue
         low, high = stats.ttest_1samp(v, 0.0, axis=1).confidence_interval(0.95)
         mean = v.mean(axis=1)
-        columns.append([Evidence(claim, alternative, n, *map(float, row)) for row in zip(p, mean, low, high, strict=True)])
+        rows = zip(p, mean, low, high, strict=True)
+        columns.append([Evidence(claim, alternative, n, *map(float, row)) for row in rows])
     return [list(study) for study in zip(*columns, strict=True)]
 
 
