@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import time
 import typing
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.errors import HarnessError
+from harness.schema import Metric
 
 if TYPE_CHECKING:
     from harness.data import DataConfig
@@ -313,6 +315,9 @@ def permute(
     workers: Annotated[int, typer.Option(min=1, help="Local processes training in parallel.")] = 1,
     threads: Annotated[int | None, typer.Option(help="TensorFlow threads per worker (default cores/workers).")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler to run on instead.")] = None,
+    metric: Annotated[
+        Metric, typer.Option(help="The primary metric, recorded in config.json before any result.")
+    ] = Metric.ACCURACY,
     verbose: VerboseOpt = False,
 ) -> None:
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
@@ -331,6 +336,7 @@ def permute(
     with locked(run_dir):
         executor = make_executor(loaded, workers, scheduler, threads)
         record = run_record(study.to_dict(), loaded)
+        record["config"]["metric"] = str(metric)  # the pre-specified primary metric
         record["execution"] = {
             "workers": executor.slots,
             "threads_per_worker": executor.threads,
@@ -362,25 +368,48 @@ def permute(
     report(run_dir)
 
 
+def _alpha(value: float) -> float:
+    if not 0 < value <= 0.5:  # also refuses nan
+        raise typer.BadParameter(f"{value:g} is not in (0, 0.5]; e.g. 0.05 for 5 %")
+    return value
+
+
+def _min_effect(value: float) -> float:
+    if not 0 < value < math.inf:
+        raise typer.BadParameter(f"{value:g} is not > 0; e.g. 0.05 for 5 accuracy points")
+    return value
+
+
+MetricOpt = Annotated[
+    Metric | None,
+    typer.Option(help="Metric to analyse (default: the primary metric recorded by `harness permute --metric`)."),
+]
+AlphaOpt = Annotated[
+    float, typer.Option(callback=_alpha, help="Family-wise error rate of each Holm family, in (0, 0.5].")
+]
+MinEffectOpt = Annotated[
+    float,
+    typer.Option(
+        callback=_min_effect,
+        help="Smallest effect worth detecting (> 0, in metric units): equivalence bound and power target.",
+    ),
+]
+
+
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory holding results.csv.")],
-    metric: Annotated[str, typer.Option(help="Any metric column of results.csv.")] = "accuracy",
-    alpha: Annotated[float, typer.Option(help="Family-wise error rate (Holm).")] = 0.05,
-    min_effect: Annotated[float, typer.Option(help="Smallest effect worth detecting, for the power statement.")] = 0.05,
+    metric: MetricOpt = None,
+    alpha: AlphaOpt = 0.05,
+    min_effect: MinEffectOpt = 0.05,
 ) -> None:
-    """Significance tests and the Markdown report, from results.csv alone."""
-    from harness.report import summary_lines, write_report
+    """The five claims decided, the per-actor tests, plots and report.md, from results.csv alone."""
+    from harness.report import write_report
 
-    try:
-        written = write_report(run_dir, metric=metric, alpha=alpha, min_effect=min_effect)
-    except ValueError as error:
-        raise HarnessError(str(error)) from None
-    import pandas as pd
-
-    for line in summary_lines(pd.read_csv(written.parent / "verdicts.csv", keep_default_na=False)):
+    written = write_report(run_dir, metric=metric, alpha=alpha, min_effect=min_effect)
+    for line in written.lines:
         console.print(line, highlight=False)
-    console.print(f"wrote {written}")
+    console.print(f"wrote {written.report_md}", highlight=False)
 
 
 def main() -> None:

@@ -1,8 +1,23 @@
-"""Build results.csv-shaped DataFrames without training anything (pure numpy, fast).
+"""Simulated ``results.csv`` tables with the structure of real runs, without training anything.
 
-A run is a set of *models* ("nodes"): the untrained model, one fresh model per actor, and one
-shared model per order prefix. Each node is evaluated on every actor; rows of orders that share
-a prefix repeat the same node, exactly as ``harness permute`` writes them.
+The noise model is image-level, like a real study's:
+
+* every seed draws its own test images: ``n_pos`` positives per actor and ``n_neg`` negatives
+  shared by every actor's test set (as ``harness permute`` does within a seed); each image has a
+  latent difficulty shared by every model of that seed;
+* a model of the prefix tree has a true accuracy per actor that it inherits from its parent plus
+  an innovation (so abilities are correlated along the tree); the fresh model of X IS the
+  depth-1 node X (one training, two kinds of rows); the untrained root scores ``untrained``;
+* a model answers image i correctly when rho * z_i + sqrt(1 - rho^2) * e < Phi^-1(accuracy)
+  (z_i the image's difficulty, e the model's own noise), so its expected accuracy is exactly
+  its true accuracy and accuracies lie on the 1/n_test grid, with ties, like real ones;
+* planted effects, in accuracy units: ``learn`` (gain on the trained actor), ``transfer`` (on
+  actors not trained yet), ``order_effect`` (position k minus position 1, linear),
+  ``forgetting`` (drop once another actor is trained after X; per seed drawn with sd
+  ``forgetting_sd``), ``actor_effects``; ``seed_sd`` / ``seed_actor_sd`` / ``step_sd`` set the
+  seed, seed x actor and tree-innovation noise.
+
+Everything is vectorised over studies, so calibration tests can simulate thousands.
 """
 
 from __future__ import annotations
@@ -12,6 +27,7 @@ from itertools import permutations
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from harness.schema import CSV_COLUMNS
 
@@ -46,7 +62,13 @@ def template(actors: tuple[str, ...]) -> tuple[pd.DataFrame, tuple[NodeKey, ...]
     return frame, tuple(nodes), np.array(row_node)
 
 
-def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None, n_test: int = 100) -> pd.DataFrame:
+def node_index(actors: tuple[str, ...]) -> dict[NodeKey, int]:
+    """Node key -> column of the ``values`` array of :func:`frame_from_nodes`."""
+    _, keys, _ = template(tuple(actors))
+    return {key: i for i, key in enumerate(keys)}
+
+
+def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None, n_test: int = 90) -> pd.DataFrame:
     """results.csv-shaped DataFrame from per-seed node values (seeds x nodes, see template)."""
     rows, _, row_node = template(tuple(actors))
     n_seeds = values.shape[0]
@@ -65,75 +87,120 @@ def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None, n_
     return out.reindex(columns=list(CSV_COLUMNS))  # log_loss and brier are not simulated: NaN
 
 
-def node_means(
-    actors: tuple[str, ...],
-    *,
-    base: float = 0.75,
-    untrained: float = 0.5,
-    learn: float = 0.0,
-    transfer: float = 0.0,
-    order_effect: float = 0.0,
-    forgetting: float = 0.0,
-    shared_gap: float = 0.0,
-    actor_effects: tuple[float, ...] | None = None,
-) -> np.ndarray:
-    """True mean of every node.
+@lru_cache(maxsize=16)
+def _tree(actors: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], ...], np.ndarray, np.ndarray]:
+    """Prefixes of the tree (root first, parents before children), each one's parent, and for
+    every node key of :func:`template` the prefix whose model it is (fresh X = prefix (X,))."""
+    prefixes: list[tuple[str, ...]] = [()]
+    for order in permutations(actors):
+        for t in range(1, len(order) + 1):
+            if order[:t] not in prefixes:
+                prefixes.append(order[:t])
+    parent = np.array([prefixes.index(p[:-1]) if p else -1 for p in prefixes])
+    _, keys, _ = template(actors)
+    model = np.array(
+        [
+            prefixes.index(() if kind == "untrained" else (trained,) if kind == "fresh" else tuple(trained.split(">")))
+            for kind, trained, _ in keys
+        ]
+    )
+    return tuple(prefixes), parent, model
 
-    A model that was trained on j scores base + a_j + learn (+ shared_gap for shared models,
-    + order_effect * (p-1)/(k-1) when j was trained at position p, - forgetting once any actor
-    was trained after j); a model that never saw j scores base + a_j + transfer. With every
-    effect zero all shared and fresh nodes have the same mean: no question has an effect.
-    """
-    _, keys, _ = template(tuple(actors))
+
+def _target(
+    actors: tuple[str, ...], prefix: tuple[str, ...], j: str, effects: dict, actor_effect: dict
+) -> tuple[float, float]:
+    """Mean accuracy of the model trained on ``prefix`` on actor ``j``, and how many units of
+    the (per-seed) forgetting it carries (1 once an actor was trained after j)."""
     k = len(actors)
-    a = dict(zip(actors, actor_effects or (0.0,) * k, strict=True))
-    means = np.empty(len(keys))
-    for i, (kind, trained, j) in enumerate(keys):
-        if kind == "untrained":
-            means[i] = untrained
-            continue
-        prefix = tuple(trained.split(">"))
-        if j not in prefix:
-            means[i] = base + a[j] + transfer
-        elif kind == "fresh":
-            means[i] = base + a[j] + learn
-        else:
-            p, t = prefix.index(j) + 1, len(prefix)
-            means[i] = base + a[j] + learn + shared_gap + order_effect * (p - 1) / max(k - 1, 1) - forgetting * (t > p)
-    return means
+    if not prefix:
+        return effects["untrained"], 0.0
+    a = effects["base"] + actor_effect[j]
+    if j not in prefix:
+        return a + effects["transfer"], 0.0
+    p, t = prefix.index(j) + 1, len(prefix)
+    return a + effects["learn"] + effects["order_effect"] * (p - 1) / max(k - 1, 1), float(t > p)
 
 
-def simulate_results(
+DEFAULTS = {
+    "untrained": 0.5,
+    "base": 0.72,
+    "learn": 0.0,
+    "transfer": 0.0,
+    "order_effect": 0.0,
+    "forgetting": 0.0,
+}
+
+
+def simulate_accuracies(
+    n_studies: int,
     n_seeds: int,
     actors: tuple[str, ...] = ACTORS,
     *,
     rng: np.random.Generator | int | None = None,
+    n_pos: int = 45,
+    n_neg: int = 45,
+    image_corr: float = 0.5,
     seed_sd: float = 0.03,
     seed_actor_sd: float = 0.02,
-    noise_sd: float = 0.03,
-    n_test: int = 100,
-    discrete: bool = False,
+    step_sd: float = 0.02,
+    forgetting_sd: float = 0.0,
+    actor_effects: tuple[float, ...] | None = None,
     **effects: float,
-) -> pd.DataFrame:
-    """A valid results DataFrame: node means (see :func:`node_means`, ``effects``) plus a seed
-    effect, a seed x eval-actor effect and independent Gaussian noise per model; ``discrete``
-    draws each accuracy as Binomial(n_test, value) / n_test instead (ties, like real runs)."""
+) -> np.ndarray:
+    """studies x seeds x nodes accuracies on the 1/(n_pos + n_neg) grid (nodes as in template)."""
+    unknown = set(effects) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown effects {unknown}")
+    effects = {**DEFAULTS, **effects}
     rng = np.random.default_rng(rng)
     actors = tuple(actors)
+    k = len(actors)
+    prefixes, parent, model = _tree(actors)
+    actor_effect = dict(zip(actors, actor_effects or (0.0,) * k, strict=True))
+    targets = np.array([[_target(actors, p, j, effects, actor_effect) for j in actors] for p in prefixes])
+    mean, forgets = targets[..., 0], targets[..., 1]  # prefixes x actors
+    shape = (n_studies, n_seeds)
+    # abilities: inherited along the tree, plus seed and seed x actor effects on trained models
+    step = rng.normal(0.0, step_sd, (*shape, len(prefixes), k))
+    step[..., 0, :] = 0.0
+    drift = np.zeros_like(step)
+    for i in range(1, len(prefixes)):
+        drift[..., i, :] = drift[..., parent[i], :] + step[..., i, :]
+    trained = (np.arange(len(prefixes)) > 0)[:, None]
+    seed_effect = rng.normal(0.0, seed_sd, (*shape, 1, 1)) + rng.normal(0.0, seed_actor_sd, (*shape, 1, k))
+    forgetting = rng.normal(effects["forgetting"], forgetting_sd, (*shape, 1, 1))
+    truth = np.clip(mean + trained * (seed_effect + drift) - forgetting * forgets, 0.005, 0.995)
+    # images: per seed, positives per actor and negatives shared by every actor's test set
+    z = np.concatenate(
+        [
+            rng.standard_normal((*shape, 1, k, n_pos)),
+            np.broadcast_to(rng.standard_normal((*shape, 1, 1, n_neg)), (*shape, 1, k, n_neg)),
+        ],
+        axis=-1,
+    )
+    noise = rng.standard_normal((*shape, len(prefixes), k, n_pos + n_neg))
+    latent = image_corr * z + np.sqrt(1 - image_corr**2) * noise
+    correct = latent < sps.norm.ppf(truth)[..., None]
+    accuracy = correct.mean(axis=-1)  # studies x seeds x prefixes x actors
     _, keys, _ = template(actors)
-    means = node_means(actors, **effects)
-    eval_idx = np.array([actors.index(j) for _, _, j in keys])
-    trained_model = np.array([kind != "untrained" for kind, _, _ in keys])
-    u = rng.normal(0, seed_sd, (n_seeds, 1))
-    v = rng.normal(0, seed_actor_sd, (n_seeds, len(actors)))
-    values = means + trained_model * (u + v[:, eval_idx])
-    values = values + rng.normal(0, noise_sd, values.shape)
-    if discrete:
-        values = rng.binomial(n_test, np.clip(values, 0, 1)) / n_test
-    return frame_from_nodes(actors, values, n_test=n_test)
+    eval_index = np.array([actors.index(j) for _, _, j in keys])
+    return accuracy[..., model, eval_index]
 
 
-def node_index(actors: tuple[str, ...]) -> dict[NodeKey, int]:
-    """Node key -> column of the ``values`` array of :func:`frame_from_nodes`."""
-    _, keys, _ = template(tuple(actors))
-    return {key: i for i, key in enumerate(keys)}
+def simulate_results(n_seeds: int, actors: tuple[str, ...] = ACTORS, *, rng=None, **options) -> pd.DataFrame:
+    """One simulated study as results.csv rows (options: see :func:`simulate_accuracies`)."""
+    values = simulate_accuracies(1, n_seeds, actors, rng=rng, **options)[0]
+    n_test = options.get("n_pos", 45) + options.get("n_neg", 45)
+    return frame_from_nodes(tuple(actors), values, n_test=n_test)
+
+
+def simulate_studies(
+    n_studies: int, n_seeds: int, actors: tuple[str, ...] = ACTORS, *, rng=None, chunk: int = 100, **options
+):
+    """Yield ``n_studies`` simulated studies as results.csv rows, drawn ``chunk`` at a time."""
+    rng = np.random.default_rng(rng)
+    n_test = options.get("n_pos", 45) + options.get("n_neg", 45)
+    for start in range(0, n_studies, chunk):
+        for values in simulate_accuracies(min(chunk, n_studies - start), n_seeds, actors, rng=rng, **options):
+            yield frame_from_nodes(tuple(actors), values, n_test=n_test)

@@ -3,6 +3,7 @@ config and lock refusals, local processes and a real Dask LocalCluster."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -95,7 +96,9 @@ def test_the_tiny_real_run_ends_with_every_report_section(baseline):
     markdown = (baseline / "report.md").read_text()
     positions = [markdown.find(section) for section in SECTIONS]
     assert -1 not in positions and positions == sorted(positions)
-    assert len(pd.read_csv(baseline / "verdicts.csv")) == 3 * 4 + 1
+    verdicts = pd.read_csv(baseline / "verdicts.csv")
+    assert verdicts["family"].value_counts().to_dict() == {"exploratory": 3 * 4 + 1, "primary": 5}
+    assert json.loads((baseline / "config.json").read_text())["config"]["metric"] == "accuracy"
 
 
 def test_tree_execution_equals_naive_execution(baseline, lfw_home):

@@ -1,4 +1,4 @@
-"""harness.report: files, sections, JSON, CSV, errors, degenerate runs, claims, imports."""
+"""harness.report: files, sections, JSON, CSV, the first table, metric recording, errors, imports."""
 
 from __future__ import annotations
 
@@ -12,21 +12,28 @@ import numpy as np
 import pandas as pd
 import pytest
 from simulate import simulate_results
+from typer.testing import CliRunner
 
-from harness import report, stats
+from harness.analysis import Claim
+from harness.cli import app
+from harness.errors import HarnessError
+from harness.report import PLOTS, SECTIONS, VERDICT_COLUMNS, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN = re.compile(r"\bnan\b", re.IGNORECASE)
 
 
-def write_run(run_dir: Path, df: pd.DataFrame, optional: bool = False) -> Path:
+def write_run(run_dir: Path, df: pd.DataFrame, optional: bool = False, metric: str | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(run_dir / "results.csv", index=False)
     if optional:
+        config = {"epochs": 60, "precision": "float32", "actors": ["A", "B"]}
+        if metric:
+            config["metric"] = metric
         (run_dir / "config.json").write_text(
             json.dumps(
                 {
-                    "config": {"epochs": 60, "precision": "float32", "actors": ["A", "B"]},
+                    "config": config,
                     "dataset": {"name": "lfw", "images": 1234},
                     "versions": {"python": "3.11.7", "tensorflow": "2.16.1"},
                     "machine": {"cpu": "test cpu", "cores": 2},
@@ -38,8 +45,6 @@ def write_run(run_dir: Path, df: pd.DataFrame, optional: bool = False) -> Path:
             {
                 "seed": [0, 0, 1],
                 "path": ["shared", "fresh", "shared"],
-                "stage": [1, 1, 2],
-                "trained_actor": ["A", "A", "B"],
                 "n_train": [100, 100, 100],
                 "seconds": [10.0, 12.0, 11.0],
                 "images_per_second": [600.0, 500.0, 545.0],
@@ -59,20 +64,20 @@ def write_run(run_dir: Path, df: pd.DataFrame, optional: bool = False) -> Path:
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory) -> Path:
-    df = simulate_results(10, rng=2, discrete=True, learn=0.2, forgetting=0.12)
-    run_dir = write_run(tmp_path_factory.mktemp("full"), df, optional=True)
-    report.write_report(run_dir)
+    df = simulate_results(10, rng=2, learn=0.2, base=0.55, forgetting=0.12)
+    run_dir = write_run(tmp_path_factory.mktemp("full"), df, optional=True, metric="accuracy")
+    write_report(run_dir)
     return run_dir
 
 
 def sections_in_order(md: str) -> bool:
-    positions = [md.find(s + "\n") for s in report.SECTIONS]
+    positions = [md.find(s + "\n") for s in SECTIONS]
     return all(p >= 0 for p in positions) and positions == sorted(positions)
 
 
-def verdict_table(md: str) -> list[list[str]]:
-    """Rows of the first Markdown table of section 1."""
-    part = md.split(report.SECTIONS[0], 1)[1].split("\n\n")[1]
+def first_table(md: str) -> list[list[str]]:
+    """Rows of the table that opens section 1."""
+    part = md.split(SECTIONS[0], 1)[1].split("\n\n")[1]
     return [[c.strip() for c in line.strip("|").split("|")] for line in part.splitlines()[2:]]
 
 
@@ -84,194 +89,176 @@ def assert_valid_json(path: Path) -> dict:
 
 
 def test_full_report_files(full_run):
-    for name in ["report.md", "report.json", "verdicts.csv", *report.PLOTS.values()]:
+    for name in ["report.md", "report.json", "verdicts.csv", *PLOTS.values()]:
         assert (full_run / name).is_file() and (full_run / name).stat().st_size > 0, name
+    assert not list(full_run.glob(".*.tmp"))  # atomic writes leave no temporary files
     md = (full_run / "report.md").read_text()
-    assert sections_in_order(md)
-    assert not NAN.search(md)
-    for png in report.PLOTS.values():
-        assert f"]({png})" in md  # relative links
-        assert (full_run / png).read_bytes()[:4] == b"\x89PNG"
+    assert sections_in_order(md) and not NAN.search(md)
+    for png in PLOTS.values():
+        assert f"]({png})" in md and (full_run / png).read_bytes()[:4] == b"\x89PNG"
     verdicts = pd.read_csv(full_run / "verdicts.csv", keep_default_na=False)
-    assert list(verdicts.columns) == list(stats.VERDICT_COLUMNS)
-    assert len(verdicts) == 13
-    assert verdicts.loc[verdicts["question"] == "Q5", "actor"].tolist() == [""]
-    assert (verdicts.loc[verdicts["question"] == "Q3", "verdict"] == "real").all()
-    rows = verdict_table(md)
-    assert len(rows) == 13 and all(len(r) == 8 for r in rows)
-    assert all(r[5] != "" and r[7] != "" for r in rows)
+    assert list(verdicts.columns) == list(VERDICT_COLUMNS)
+    assert verdicts["family"].tolist() == ["primary"] * 5 + ["exploratory"] * 13
+    assert verdicts.loc[verdicts["family"] == "primary", "question"].tolist() == list(Claim)
+    q3 = verdicts[(verdicts["family"] == "primary") & (verdicts["question"] == "Q3")].iloc[0]
+    assert q3["verdict"] == "real" and float(q3["ci_low"]) > 0
+
+
+def test_report_opens_with_the_five_claims(full_run):
+    md = (full_run / "report.md").read_text()
+    assert md.splitlines()[0].endswith("Primary analysis of accuracy (the primary metric, recorded in config.json).")
+    assert md.index(SECTIONS[0]) < md.index("![")  # the answer before the plots
+    rows = first_table(md)
+    assert [r[0] for r in rows] == [f'"{c.words}"' for c in Claim]
+    assert all(len(r) == 9 and all(r) for r in rows)
+    forgets = rows[2]
+    assert forgets[2].startswith("real") and forgets[3] == "supports the claim"
+    assert re.fullmatch(r"0\.\d+ \[0\.\d+, 0\.\d+\]", forgets[4])  # effect with its 95 % t-interval
+    assert forgets[5] != "-" and forgets[6] != "-" and len(forgets[8].split(", ")) == 10  # per-seed values
+    assert rows[0][5] == "-" and "later - first position" in rows[0][4]  # Q1: exact p only, contrast
 
 
 def test_full_report_json(full_run):
     data = assert_valid_json(full_run / "report.json")
     assert data["n_seeds"] == 10 and data["k"] == 3 and len(data["orders"]) == 6
-    assert len(data["verdicts"]) == 13
-    assert set(stats.VERDICT_COLUMNS) <= set(data["verdicts"][0])
-    assert {"effect_size", "reason", "seeds_for_80_power_observed", "seeds_for_80_power_min_effect"} <= set(
-        data["verdicts"][0]
-    )
-    assert [c["question"] for c in data["claims"]] == ["Q1", "Q5", "Q3", "Q4", "Q2"]
+    assert [d["question"] for d in data["primary"]] == list(Claim) and len(data["exploratory"]) == 13
+    q3 = data["primary"][2]
+    assert q3["claim"] == "the shared model forgets" and q3["verdict"] == "real" and len(q3["per_seed"]) == 10
+    assert {"p", "p_exact", "p_adjusted", "ci_low", "ci_high", "assumption_sensitive", "test"} <= set(q3)
+    assert data["primary"][0]["contrast_later_minus_first"]["ci_low"] is not None
     assert data["provenance"]["sessions"]["total_wall_seconds"] == 3600.0
-    assert data["provenance"]["config"]["machine"]["cores"] == 2
     assert len(data["accuracy_matrices"]) == 6 and data["cl_metrics"][-1]["order"] == "all orders"
-    assert data["power"]["wilson"][0]["n_test"] == 100
+    assert data["wilson"][0]["n_test"] == 90 and data["exploratory_metric"] is False
     csv = pd.read_csv(full_run / "verdicts.csv")
-    js = pd.DataFrame(data["verdicts"])
-    np.testing.assert_allclose(csv["p_holm"], js["p_holm"].astype(float))
+    js = pd.DataFrame(data["primary"] + data["exploratory"])
+    np.testing.assert_allclose(csv["p_adjusted"], js["p_adjusted"].astype(float))
 
 
 def test_full_report_content(full_run):
     md = (full_run / "report.md").read_text()
-    claims = md.split(report.SECTIONS[1])[1].split(report.SECTIONS[2])[0]
-    for claim, *_ in report.CLAIMS:
-        assert f'"{claim}"' in claims
-    assert '**"the shared model forgets"** (Q3): Supported' in claims
-    power = md.split(report.SECTIONS[2])[1].split(report.SECTIONS[3])[0]
-    assert "Wilson" in power and "| 100 |" in power and "Seeds (effect 0.05)" in power
-    matrices = md.split(report.SECTIONS[3])[1].split(report.SECTIONS[4])[0]
+    exploratory = md.split(SECTIONS[2])[1].split(SECTIONS[3])[0]
+    assert exploratory.count("\n| Q") == 13 + 1 and "sign-flip, exact, 1024 permutations" in exploratory
+    power = md.split(SECTIONS[3])[1].split(SECTIONS[4])[0]
+    assert "Wilson" in power and "| 90 |" in power and "Seeds for 80 % power" in power
+    matrices = md.split(SECTIONS[4])[1].split(SECTIONS[5])[0]
     assert matrices.count("### ") == 7 and " ± " in matrices and "BWT" in matrices
-    provenance = md.split(report.SECTIONS[5])[1]
+    provenance = md.split(SECTIONS[5])[1]
     assert "test cpu" in provenance and "tensorflow" in provenance
-    assert "total_wall_seconds = 3600.0" in provenance and "median_images_per_second" in provenance
-    assert "not recorded" not in provenance
+    assert "total_wall_seconds = 3600.0" in provenance and "not recorded" not in provenance
+
+
+def test_report_on_another_metric_says_so_first(tmp_path):
+    run_dir = write_run(tmp_path / "run", simulate_results(6, rng=1), optional=True, metric="accuracy")
+    written = write_report(run_dir, metric="f1", alpha=0.1, min_effect=0.1)
+    first = "EXPLORATORY: f1 is not the primary metric (accuracy, recorded in config.json)"
+    assert written.lines[0].startswith(first)
+    assert written.report_md.read_text().splitlines()[0].startswith(f"# Report: run. {first}")
+    assert assert_valid_json(run_dir / "report.json")["exploratory_metric"] is True
+
+
+def test_report_defaults_to_the_recorded_metric(tmp_path):
+    df = simulate_results(6, rng=1)
+    df["f1"] = 1 - df["accuracy"]  # a different column: which one was analysed shows in the effects
+    run_dir = write_run(tmp_path / "run", df, optional=True, metric="f1")
+    written = write_report(run_dir)
+    assert written.analysis.metric == "f1" and written.lines[0].startswith("Primary analysis of f1")
 
 
 def test_report_without_optional_files(tmp_path):
     run_dir = write_run(tmp_path / "run", simulate_results(6, rng=1))
-    path = report.write_report(run_dir, metric="f1", alpha=0.1, min_effect=0.1)
-    assert path == run_dir / "report.md"
-    md = path.read_text()
+    written = write_report(run_dir)
+    md = written.report_md.read_text()
+    assert "assumed: config.json records none" in md.splitlines()[0]
     assert sections_in_order(md) and not NAN.search(md)
-    provenance = md.split(report.SECTIONS[5])[1]
-    assert "config.json: not recorded" in provenance
-    assert "sessions.csv (wall time): not recorded" in provenance
-    assert "trainings.csv (throughput): not recorded" in provenance
-    assert assert_valid_json(run_dir / "report.json")["metric"] == "f1"
+    provenance = md.split(SECTIONS[5])[1]
+    assert "config.json: not recorded" in provenance and "sessions.csv (wall time): not recorded" in provenance
 
 
-@pytest.mark.parametrize("case", ["two_seeds", "two_actors", "no_fresh", "all_zero", "five_seeds"])
+@pytest.mark.parametrize("case", ["two_seeds", "two_actors", "no_fresh", "five_seeds"])
 def test_degenerate_reports(tmp_path, case):
     df = {
         "two_seeds": lambda: simulate_results(2, rng=0, forgetting=0.1),
         "two_actors": lambda: simulate_results(6, ("A_a", "B_b"), rng=0, forgetting=0.1),
         "no_fresh": lambda: simulate_results(6, rng=0).query("condition != 'fresh'"),
-        "all_zero": lambda: simulate_results(4, rng=0, seed_sd=0, seed_actor_sd=0, noise_sd=0),
-        "five_seeds": lambda: simulate_results(5, rng=0, forgetting=0.3),
+        "five_seeds": lambda: simulate_results(5, rng=0, forgetting=0.1, forgetting_sd=0.02),
     }[case]()
     run_dir = write_run(tmp_path / case, df)
-    md = report.write_report(run_dir).read_text()
-    assert sections_in_order(md)
-    assert not NAN.search(md)
-    rows = verdict_table(md)
-    assert rows and all(r[5] and r[6] and r[7] for r in rows)
+    md = write_report(run_dir).report_md.read_text()
+    assert sections_in_order(md) and not NAN.search(md)
+    rows = first_table(md)
+    assert len(rows) == 5 and all(r[2] for r in rows)
     verdicts = pd.read_csv(run_dir / "verdicts.csv", keep_default_na=False)
-    assert list(verdicts.columns) == list(stats.VERDICT_COLUMNS)
+    assert list(verdicts.columns) == list(VERDICT_COLUMNS)
     assert_valid_json(run_dir / "report.json")
     if case == "five_seeds":
-        assert set(verdicts["verdict"]) == {"cannot be shown with 5 seeds"}
-        assert "Cannot tell with 5 seeds" in md
-    else:
-        assert "n/a" in set(verdicts["verdict"])
-        assert all(r[7].startswith("n/a: ") for r in rows if r[7].startswith("n/a"))
+        assert rows[2][2].startswith("real")
+        assert set(verdicts.loc[verdicts["family"] == "exploratory", "verdict"]) <= {
+            "cannot be shown with 5 seeds",
+            "not shown",
+        }
+    if case == "two_seeds":
+        assert all(r[2].startswith("n/a: too few seeds") for r in rows)
 
 
-def test_missing_results_raises(tmp_path):
-    with pytest.raises(ValueError) as err:
-        report.write_report(tmp_path)
-    message = str(err.value)
-    assert str(tmp_path / "results.csv") in message and "\n" not in message
-    assert "harness permute" in message
-
-
-def test_bad_results_raise(tmp_path):
+def test_missing_and_bad_results_raise_one_line(tmp_path):
+    with pytest.raises(HarnessError) as err:
+        write_report(tmp_path)
+    assert str(tmp_path / "results.csv") in str(err.value) and "harness permute" in str(err.value)
     path = tmp_path / "results.csv"
     path.write_text("")
-    with pytest.raises(ValueError, match="is empty"):
-        report.write_report(tmp_path)
+    with pytest.raises(HarnessError, match="is empty"):
+        write_report(tmp_path)
     df = simulate_results(3, rng=0)
-    df.iloc[:0].to_csv(path, index=False)
-    with pytest.raises(ValueError, match="no rows"):
-        report.write_report(tmp_path)
-    df.drop(columns=["condition"]).to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"results\.csv lacks column\(s\) condition"):
-        report.write_report(tmp_path)
+    df.loc[5, "accuracy"] = 1.5
     df.to_csv(path, index=False)
-    with pytest.raises(ValueError, match="no metric column 'auc'") as err:
-        report.write_report(tmp_path, metric="auc")
-    assert str(path) in str(err.value)
-
-
-def verdict_rows(*rows: dict) -> pd.DataFrame:
-    base = {"actor": "X", "n": 10, "effect": 0.1, "p_holm": 0.01, "reason": "", "seeds_for_80_power_min_effect": 8.0}
-    return pd.DataFrame([{**base, **r} for r in rows])
-
-
-def test_claims_statuses():
-    def status(question: str, **row) -> str:
-        table = verdict_rows({"question": question, **row})
-        return next(c for c in report.claims(table, 10) if c["question"] == question)["status"]
-
-    assert status("Q3", verdict="real") == report.SUPPORTED
-    assert status("Q3", verdict="not shown") == report.AGAINST  # powered for min_effect
-    assert status("Q3", verdict="not shown", seeds_for_80_power_min_effect=40.0) == "cannot tell"
-    assert status("Q3", verdict="cannot be shown with 10 seeds") == "cannot tell"
-    assert status("Q3", verdict="n/a", reason="too few seeds") == "cannot tell"
-    assert status("Q1", verdict="real") == report.AGAINST  # order does matter
-    assert status("Q1", verdict="not shown") == report.SUPPORTED
-    assert status("Q2", verdict="real", effect=-0.1) == report.SUPPORTED  # fresh beats shared
-    assert status("Q2", verdict="real", effect=0.1) == report.AGAINST
-    assert status("Q5", verdict="real", actor="") == report.SUPPORTED
-    table = verdict_rows(
-        {"question": "Q3", "verdict": "real"},
-        {"question": "Q4", "verdict": "not shown", "seeds_for_80_power_min_effect": 30.0},
-    )
-    q4 = next(c for c in report.claims(table, 10) if c["question"] == "Q4")
-    assert q4["status"] == "cannot tell"
-    assert "may be transfer rather than memory" in q4["sentence"]
-    assert q4["sentence"].startswith("Cannot tell with 10 seeds (underpowered):")
-    table.loc[1, "seeds_for_80_power_min_effect"] = 6.0  # powered: retention would show
-    q4 = next(c for c in report.claims(table, 10) if c["question"] == "Q4")
-    assert q4["status"] == report.AGAINST
-    assert "is explained by transfer, not memory" in q4["sentence"]
-
-
-def test_summary_lines(full_run):
-    lines = report.summary_lines(pd.read_csv(full_run / "verdicts.csv", keep_default_na=False))
-    assert len(lines) == 13
-    assert lines[0].startswith("Q1 order effect on learning X [")
-    assert lines[-1].startswith("Q5 actor effect (fresh models) [(all actors)]: ")
-    table = stats.run_tests(simulate_results(2, rng=0), bootstrap=False)
-    assert report.summary_lines(table)[0].endswith("(too few seeds with complete data (2 < 3))")
-
-
-def test_jsonable():
-    out = report.jsonable({"a": np.float64("nan"), "b": [np.int64(2), np.inf], 3: np.bool_(True)})
-    assert out == {"a": None, "b": [2, None], "3": True}
+    with pytest.raises(HarnessError, match=r"results\.csv line 7 .*accuracy 1\.5 is outside \[0, 1\]"):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.md").exists()  # refused before anything is written
 
 
 def test_import_does_not_load_tensorflow():
     code = (
-        "import sys, harness.report; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
-        " or (m.startswith('harness.') and m not in ('harness.report', 'harness.stats'))]; "
+        "import sys, harness.report, harness.cli; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_cli_report_regenerates_everything_from_results_csv(full_run, tmp_path):
-    from typer.testing import CliRunner
-
-    from harness.cli import app
-
-    run_dir = write_run(tmp_path / "copy", pd.read_csv(full_run / "results.csv"))
-    result = CliRunner().invoke(app, ["report", str(run_dir), "--alpha", "0.05"])
+def test_cli_report_prints_the_five_claims_and_regenerates_everything(full_run, tmp_path):
+    run_dir = write_run(tmp_path / "copy", pd.read_csv(full_run / "results.csv"), optional=True, metric="accuracy")
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--alpha", "0.05"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    assert "Q3" in result.output and f"wrote {run_dir / 'report.md'}" in result.output.replace("\n", "")
-    for name in ("report.md", "report.json", "verdicts.csv", "plot_matrices.png"):
-        assert (run_dir / name).exists()
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Primary analysis of accuracy")
+    assert [line.split(" ", 1)[0] for line in lines[1:6]] == list(Claim)
+    assert lines[3].startswith('Q3 "the shared model forgets": real')
+    assert lines[-1] == f"wrote {run_dir / 'report.md'}"
     assert (run_dir / "verdicts.csv").read_text() == (full_run / "verdicts.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    "option, value, expected",
+    [
+        ("--alpha", "5", "not in (0, 0.5]"),
+        ("--alpha", "0", "not in (0, 0.5]"),
+        ("--alpha", "-0.5", "not in (0, 0.5]"),
+        ("--alpha", "nan", "not in (0, 0.5]"),
+        ("--min-effect", "-0.05", "is not > 0"),
+        ("--min-effect", "0", "is not > 0"),
+        ("--metric", "seed", "'seed' is not one of"),
+    ],
+)
+def test_cli_report_refuses_bad_options(full_run, option, value, expected):
+    result = CliRunner().invoke(app, ["report", str(full_run), option, value], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and expected in result.output
+
+
+def test_cli_help_states_the_ranges():
+    result = CliRunner().invoke(app, ["report", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(result.output.split())
+    assert "in (0, 0.5]" in text and "(> 0, in metric units)" in text and "accuracy" in text
 
 
 def test_cli_report_without_results_exits_2_with_one_line(tmp_path):

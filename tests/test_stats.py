@@ -1,8 +1,8 @@
-"""harness.stats: hand-computed examples, scipy cross-checks, degenerate inputs, calibration."""
+"""harness.analysis: hand-computed examples, scipy/statsmodels cross-checks, verdicts, validation."""
 
 from __future__ import annotations
 
-import gc
+import itertools
 import math
 
 import numpy as np
@@ -11,9 +11,16 @@ import pytest
 from scipy import stats as sps
 from simulate import frame_from_nodes, node_index, simulate_results
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
 from statsmodels.stats.proportion import proportion_confint
 
-from harness import stats
+from harness.analysis import Analysis, Claim, Decision, Family, Verdict, analyse, futility_interval, primary_tests
+from harness.analysis.continual import cl_scores
+from harness.analysis.families import decide_primary, difference_evidence
+from harness.analysis.intervals import t_interval, wilson_interval
+from harness.analysis.power import friedman_are, seeds_for_power
+from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
+from harness.errors import HarnessError
 
 # --------------------------------------------------------------------------------------------
 # A hand-written run: 3 seeds, actors A, B, C. Only models evaluated on A (and the fresh
@@ -42,28 +49,21 @@ HAND = {  # (kind, what the model was trained on, eval actor): (seed 0, seed 1, 
     ("untrained", "", "C"): (0.55, 0.55, 0.55),
 }
 
-# Hand computations (see the definitions in harness.stats.QUESTIONS):
+# Hand computations (see the definitions in harness.analysis.questions):
 # Q1 A: a(1) = R[A]; a(2) = mean(R[BA], R[CA]); a(3) = mean(R[BCA], R[CBA])
 Q1_A = np.array([[0.90, 0.85, 0.70], [0.80, 0.75, 0.80], [0.70, 0.60, 0.70]])
 # ranks per seed: (3, 2, 1), (2.5, 1, 2.5), (2.5, 1, 2.5) -> sums 8, 4, 6;
-# chi2 = (12 / 36 * 116 - 36) / (1 - 12 / 72) = 3.2; p = exp(-3.2 / 2); W = 3.2 / 6
-Q1_A_STAT, Q1_A_P, Q1_A_W = 3.2, math.exp(-1.6), 3.2 / 6
-Q1_A_EFFECT = 0.80 - 2.2 / 3  # level means 0.8, 0.7333, 0.7333
+# chi2 = (12 / 36 * 116 - 36) / (1 - 12 / 72) = 3.2
+Q1_A_STAT = 3.2
 # Q2 A: mean(R[BA], R[CA], R[BCA], R[CBA]) - F[A]
 Q2_A = np.array([3.1 / 4 - 0.8, 3.1 / 4 - 0.9, 2.6 / 4 - 0.6])  # -0.025, -0.125, 0.05
-# |d| ranks 2, 3, 1: T+ = 2, T- = 4; two-sided exact p = 2 * P(T+ <= 2) = 2 * 3/8
-Q2_A_STAT, Q2_A_P, Q2_A_RB = 2.0, 0.75, (2 - 4) / 6
 # Q3 A: mean(R[A]-R[ABC], R[A]-R[ACB], R[BA]-R[BAC], R[CA]-R[CAB])
 Q3_A = np.array([0.2, 0.2, 0.15])
-# all positive, T+ = 6 (ties: exact permutation over 2^3 sign patterns) -> p = 1/8
-Q3_A_STAT, Q3_A_P, Q3_A_RB = 6.0, 0.125, 1.0
 # Q4 A: mean(R[ABC]-R[BC], R[ACB]-R[CB], R[BAC]-R[BC], R[CAB]-R[CB])
 Q4_A = np.array([0.125, 0.075, 0.0])
-# zero dropped, T+ = 1 + 2 = 3; permutation: 2 of 8 patterns reach 3 -> p = 1/4
-Q4_A_STAT, Q4_A_P, Q4_A_RB = 3.0, 0.25, 1.0
 # Q5: F[A], F[B], F[C]; ranks (2,1,3), (3,2,1), (3,1,2) -> sums 8, 4, 6; chi2 = 8/3
 Q5 = np.array([[0.80, 0.70, 0.90], [0.90, 0.80, 0.60], [0.60, 0.50, 0.55]])
-Q5_STAT, Q5_P, Q5_W, Q5_EFFECT = 8 / 3, math.exp(-4 / 3), (8 / 3) / 6, 2.3 / 3 - 2.0 / 3
+Q5_STAT = 8 / 3
 # Q2 B, Q2 C: 0.5 - F
 Q2_B, Q2_C = np.array([-0.2, -0.3, 0.0]), np.array([-0.4, -0.1, -0.05])
 
@@ -77,116 +77,304 @@ def hand_results() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def hand() -> pd.DataFrame:
-    return hand_results()
+def hand() -> Analysis:
+    return analyse(hand_results(), "accuracy", 0.05, 0.05)
 
 
-@pytest.fixture(scope="module")
-def hand_table(hand) -> pd.DataFrame:
-    return stats.run_tests(hand, n_resamples=2000)
+def find(decisions, claim: str, actor: str = "") -> Decision:
+    hits = [d for d in decisions if d.claim == claim and d.actor == actor]
+    assert len(hits) == 1
+    return hits[0]
 
 
-def row(table: pd.DataFrame, question: str, actor: str = "") -> pd.Series:
-    hit = table[(table["question"] == question) & (table["actor"] == actor)]
-    assert len(hit) == 1
-    return hit.iloc[0]
+def friedman_p_by_enumeration(table: np.ndarray) -> float:
+    """Every assignment of each seed's values to the levels: P(sum of squared rank sums >= observed)."""
+    ranks = sps.rankdata(table, axis=1)
+    observed = (ranks.sum(axis=0) ** 2).sum()
+    k = table.shape[1]
+    hits = total = 0
+    for perms in itertools.product(list(itertools.permutations(range(k))), repeat=len(table)):
+        sums = sum(r[list(p)] for r, p in zip(ranks, perms, strict=True))
+        hits += (sums**2).sum() >= observed - 1e-9
+        total += 1
+    return hits / total
 
 
-def test_hand_per_seed_series(hand):
-    series = stats.per_seed_series(hand)
-    assert list(series) == [(q, a) for q in ("Q1", "Q2", "Q3", "Q4") for a in HAND_ACTORS] + [("Q5", "")]
-    np.testing.assert_allclose(series[("Q1", "A")].to_numpy(), Q1_A)
-    assert list(series[("Q1", "A")].columns) == [1, 2, 3]
-    np.testing.assert_allclose(series[("Q2", "A")], Q2_A, atol=1e-12)
-    np.testing.assert_allclose(series[("Q3", "A")], Q3_A, atol=1e-12)
-    np.testing.assert_allclose(series[("Q4", "A")], Q4_A, atol=1e-12)
-    np.testing.assert_allclose(series[("Q5", "")].to_numpy(), Q5)
-    assert list(series[("Q5", "")].columns) == list(HAND_ACTORS)
-    np.testing.assert_allclose(series[("Q2", "B")], Q2_B, atol=1e-12)
-    np.testing.assert_allclose(series[("Q2", "C")], Q2_C, atol=1e-12)
+def sign_flip_p_by_enumeration(d: np.ndarray, alternative: str) -> float:
+    """Every sign pattern: the share whose mean is at least as extreme as the observed mean."""
+    means = np.array([np.mean(d * s) for s in itertools.product((1, -1), repeat=len(d))])
+    observed = np.mean(d)
+    greater = np.mean(means >= observed - 1e-12)
+    less = np.mean(means <= observed + 1e-12)
+    return greater if alternative == "greater" else min(1.0, 2 * min(greater, less))
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-computed examples: exploratory family (per actor)
+
+
+def test_hand_per_seed_values(hand):
+    e = hand.exploratory
+    np.testing.assert_allclose(find(e, "Q1", "A").per_seed.to_numpy(), Q1_A)
+    assert list(find(e, "Q1", "A").per_seed.columns) == [1, 2, 3]
+    for claim, actor, expected in (
+        ("Q2", "A", Q2_A),
+        ("Q3", "A", Q3_A),
+        ("Q4", "A", Q4_A),
+        ("Q2", "B", Q2_B),
+        ("Q2", "C", Q2_C),
+    ):
+        np.testing.assert_allclose(find(e, claim, actor).per_seed, expected, atol=1e-12)
+    np.testing.assert_allclose(find(e, "Q5").per_seed.to_numpy(), Q5)
     # floating-point noise is rounded away: 0.8/4 and (0.3+0.1+0.1+0.3)/4 tie exactly
-    assert series[("Q3", "A")].iloc[0] == series[("Q3", "A")].iloc[1]
+    q3 = find(e, "Q3", "A").per_seed
+    assert q3.iloc[0] == q3.iloc[1]
 
 
 @pytest.mark.parametrize(
-    "question, data, stat, p, size, alternative",
+    "claim, actor, data, p, alternative",
     [
-        ("Q2", Q2_A, Q2_A_STAT, Q2_A_P, Q2_A_RB, "two-sided"),
-        ("Q3", Q3_A, Q3_A_STAT, Q3_A_P, Q3_A_RB, "greater"),
-        ("Q4", Q4_A, Q4_A_STAT, Q4_A_P, Q4_A_RB, "greater"),
+        ("Q2", "A", Q2_A, 0.75, "two-sided"),  # sums of +-0.025 +-0.125 +-0.05: 3 of 8 <= -0.1
+        ("Q2", "B", Q2_B, 0.5, "two-sided"),  # the zero flips to itself: 2 of 8 <= -0.5
+        ("Q2", "C", Q2_C, 0.25, "two-sided"),  # all negative: 1 of 8, doubled
+        ("Q3", "A", Q3_A, 1 / 8, "greater"),  # all positive
+        ("Q4", "A", Q4_A, 1 / 4, "greater"),  # zero: 2 of 8 patterns reach the observed mean
     ],
 )
-def test_hand_wilcoxon(hand_table, question, data, stat, p, size, alternative):
-    r = row(hand_table, question, "A")
-    direct = sps.wilcoxon(data, alternative=alternative)
-    assert r["statistic"] == pytest.approx(stat) == pytest.approx(direct.statistic)
-    assert r["p"] == pytest.approx(p) == pytest.approx(direct.pvalue)
-    assert r["effect"] == pytest.approx(data.mean())
-    assert r["effect_size"] == pytest.approx(size)
-    assert r["n"] == 3 and r["alternative"] == alternative
+def test_hand_sign_flip(hand, claim, actor, data, p, alternative):
+    d = find(hand.exploratory, claim, actor)
+    assert d.p == pytest.approx(p) == pytest.approx(sign_flip_p_by_enumeration(data, alternative))
+    direct = sps.permutation_test((data,), np.mean, permutation_type="samples", alternative=alternative)
+    assert d.p == pytest.approx(direct.pvalue)
+    assert d.effect == pytest.approx(data.mean()) and d.statistic == pytest.approx(data.mean())
+    assert (d.ci_low, d.ci_high) == pytest.approx(tuple(sps.ttest_1samp(data, 0).confidence_interval()))
+    assert d.n == 3 and d.alternative == alternative and d.method == "exact, 8 permutations"
 
 
-def test_hand_friedman(hand_table):
-    r = row(hand_table, "Q1", "A")
-    direct = sps.friedmanchisquare(*Q1_A.T)
-    assert r["statistic"] == pytest.approx(Q1_A_STAT) == pytest.approx(direct.statistic)
-    assert r["p"] == pytest.approx(Q1_A_P) == pytest.approx(direct.pvalue)
-    assert r["effect_size"] == pytest.approx(Q1_A_W)
-    assert r["effect"] == pytest.approx(Q1_A_EFFECT)
-    assert r["level_means"].startswith("1: 0.8, 2: 0.7333")
-    r = row(hand_table, "Q5")
-    direct = sps.friedmanchisquare(*Q5.T)
-    assert r["statistic"] == pytest.approx(Q5_STAT) == pytest.approx(direct.statistic)
-    assert r["p"] == pytest.approx(Q5_P) == pytest.approx(direct.pvalue)
-    assert r["effect_size"] == pytest.approx(Q5_W)
-    assert r["effect"] == pytest.approx(Q5_EFFECT)
+def test_hand_friedman(hand):
+    for claim, actor, table, chi2 in (("Q1", "A", Q1_A, Q1_A_STAT), ("Q5", "", Q5, Q5_STAT)):
+        d = find(hand.exploratory, claim, actor)
+        assert d.statistic == pytest.approx(chi2) == pytest.approx(sps.friedmanchisquare(*table.T).statistic)
+        direct = sps.permutation_test(
+            tuple(table.T),
+            lambda *levels: sps.friedmanchisquare(*levels).statistic,
+            permutation_type="samples",
+            alternative="greater",
+        )
+        assert d.p == pytest.approx(friedman_p_by_enumeration(table)) == pytest.approx(direct.pvalue)
+        assert d.method == "exact, 216 permutations" and d.min_p_exact == pytest.approx(6 / 216)
+        means = [level.mean for _, level in d.levels]
+        np.testing.assert_allclose(means, table.mean(axis=0))
+        assert np.isnan(d.effect) and np.isnan(d.ci_low)  # no single effect, no interval on a range
+    contrast = find(hand.exploratory, "Q1", "A").contrast  # later positions minus the first
+    later_minus_first = Q1_A[:, 1:].mean(axis=1) - Q1_A[:, 0]
+    assert contrast.mean == pytest.approx(later_minus_first.mean())
+    assert (contrast.low, contrast.high) == pytest.approx(
+        tuple(sps.ttest_1samp(later_minus_first, 0).confidence_interval())
+    )
 
 
-def test_hand_family_holm_and_verdicts(hand_table):
-    t = hand_table
-    assert list(t.columns[: len(stats.VERDICT_COLUMNS)]) == list(stats.VERDICT_COLUMNS)
-    valid = t["p"].notna()
-    expected = multipletests(t.loc[valid, "p"], method="holm")[1]
-    np.testing.assert_allclose(t.loc[valid, "p_holm"], expected)
-    assert row(t, "Q2", "B")["p"] == pytest.approx(sps.wilcoxon(Q2_B).pvalue)
-    assert row(t, "Q2", "C")["p"] == pytest.approx(sps.wilcoxon(Q2_C).pvalue)
-    # with 3 seeds nothing can reach Holm-adjusted 0.05: Friedman's best is exp(-3) = 0.0498
-    assert set(t.loc[valid, "verdict"]) == {stats.cannot_be_shown(3)}
-    na = t[~valid]
-    assert set(na["verdict"]) == {"n/a"}
-    assert row(t, "Q1", "B")["reason"] == "all levels tie within every seed"
-    assert row(t, "Q3", "B")["reason"] == "all per-seed differences are zero"
-    assert row(t, "Q4", "C")["reason"] == "all per-seed differences are zero"
-    assert (na["reason"] != "").all() and (t.loc[valid, "reason"] == "").all()
+def test_hand_exploratory_holm_and_verdicts(hand):
+    e = hand.exploratory
+    assert len(e) == 13 and all(d.family == "exploratory" for d in e)
+    valid = [d for d in e if not d.reason]
+    np.testing.assert_allclose([d.p_adjusted for d in valid], multipletests([d.p for d in valid], method="holm")[1])
+    # 3 seeds: best sign-flip p 1/8 (one-sided), best Friedman p 1/36; Holm makes nothing reachable
+    assert {d.label for d in valid} == {"cannot be shown with 3 seeds"}
+    assert find(e, "Q1", "B").reason == "all levels tie within every seed"
+    assert find(e, "Q3", "B").reason == "all per-seed differences are zero"
+    assert find(e, "Q4", "C").reason == "all per-seed differences are zero"
+    assert all(d.verdict == Verdict.NA and d.label == "n/a" for d in e if d.reason)
 
 
-def test_hand_bootstrap_matches_scipy(hand_table):
-    # Q1 A: every seed distinct -> BCa of the range of level means, resampling whole seeds
-    r = row(hand_table, "Q1", "A")
-    direct = sps.bootstrap(
-        tuple(Q1_A.T),
-        stats._range_of_means,
-        paired=True,
-        vectorized=True,
-        n_resamples=2000,
-        method="BCa",
+# --------------------------------------------------------------------------------------------
+# Hand-computed examples: primary family (pooled over actors)
+
+
+def pooled_terms(df: pd.DataFrame, claim: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two paired columns of Q2 or Q3, per seed: mean over actors of the mean over orders,
+    computed here from results.csv's columns without harness.analysis."""
+    shared = df[df["condition"] == "shared"]
+    k = shared["position"].max()
+    at = shared[shared["stage"] == shared["position"]]  # right after training the actor
+    final = shared[shared["stage"] == k]
+    if claim == "Q3":
+        first = at[at["position"] < k].groupby(["seed", "eval_actor"])["accuracy"].mean()
+        second = final[final["position"] < k].groupby(["seed", "eval_actor"])["accuracy"].mean()
+    else:
+        first = at[at["position"] > 1].groupby(["seed", "eval_actor"])["accuracy"].mean()
+        fresh = df[(df["condition"] == "fresh") & (df["trained_actor"] == df["eval_actor"])]
+        second = fresh.groupby(["seed", "eval_actor"])["accuracy"].mean()
+    return first.groupby("seed").mean().to_numpy(), second.groupby("seed").mean().to_numpy()
+
+
+def test_hand_primary_equals_scipy_on_pooled_means(hand):
+    df = hand_results()
+    p = hand.primary
+    assert [d.claim for d in p] == list(Claim) and all(d.actor == "" and d.family == "primary" for d in p)
+    after, final = pooled_terms(df, "Q3")
+    q3 = find(p, "Q3")
+    np.testing.assert_allclose(q3.per_seed, Q3_A / 3, atol=1e-12)  # B and C forget nothing
+    assert q3.p == pytest.approx(sps.ttest_rel(after, final, alternative="greater").pvalue)
+    assert q3.p == pytest.approx(sps.ttest_1samp(Q3_A / 3, 0, alternative="greater").pvalue)
+    shared, fresh = pooled_terms(df, "Q2")
+    q2 = find(p, "Q2")
+    np.testing.assert_allclose(q2.per_seed, (Q2_A + Q2_B + Q2_C) / 3, atol=1e-12)
+    assert q2.p == pytest.approx(sps.ttest_rel(shared, fresh).pvalue)
+    assert q2.statistic == pytest.approx(sps.ttest_rel(shared, fresh).statistic)
+    assert q2.p_exact == pytest.approx(sign_flip_p_by_enumeration((Q2_A + Q2_B + Q2_C) / 3, "two-sided"))
+    q4 = find(p, "Q4")
+    assert q4.p == pytest.approx(sps.ttest_1samp(Q4_A / 3, 0, alternative="greater").pvalue)
+    # Q1 pooled: A's levels averaged with B's and C's constant 0.5: same within-seed ranks as Q1 A
+    q1 = find(p, "Q1")
+    np.testing.assert_allclose(q1.per_seed.to_numpy(), (Q1_A + 1.0) / 3)
+    assert q1.p == pytest.approx(friedman_p_by_enumeration(Q1_A))
+    assert find(p, "Q5").p == pytest.approx(friedman_p_by_enumeration(Q5))
+    np.testing.assert_allclose([d.p_adjusted for d in p], multipletests([d.p for d in p], method="holm")[1])
+    assert all(np.isnan(d.effect) for d in p if d.claim in ("Q1", "Q5"))
+
+
+def test_primary_tests_is_the_unadjusted_primary_family(hand):
+    evidence = primary_tests(hand_results(), "accuracy")
+    assert [e.claim for e in evidence] == list(Claim)
+    assert [e.p for e in evidence] == pytest.approx([d.p for d in hand.primary], nan_ok=True)
+    assert not hasattr(evidence[0], "p_adjusted")
+    assert futility_interval(evidence[2]).low == pytest.approx(evidence[2].ci_low)
+    assert futility_interval(evidence[0]) is None and futility_interval(evidence[4]) is None
+
+
+def test_primary_p_values_equal_scipy_on_a_simulated_study():
+    df = simulate_results(7, rng=4, forgetting=0.05, learn=0.1)
+    evidence = primary_tests(df, "accuracy")
+    after, final = pooled_terms(df, "Q3")
+    assert evidence[2].p == pytest.approx(sps.ttest_rel(after, final, alternative="greater").pvalue)
+    shared, fresh = pooled_terms(df, "Q2")
+    assert evidence[1].p == pytest.approx(sps.ttest_rel(shared, fresh).pvalue)
+    assert evidence[1].p == pytest.approx(sps.ttest_1samp(shared - fresh, 0).pvalue)
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts and safeguards
+
+
+def primary_of(values, claim: Claim = Claim.Q3, min_effect: float = 0.05) -> Decision:
+    series = pd.Series(values, index=pd.Index(range(len(values)), name="seed"), dtype=float)
+    return decide_primary((difference_evidence(Family.PRIMARY, claim, "", series),), 0.05, min_effect)[0]
+
+
+def test_verdict_real_with_ci():
+    d = primary_of([0.1, 0.12, 0.09, 0.11, 0.1])
+    assert d.verdict == Verdict.REAL and d.label == "real" and d.ci_low > 0
+    assert np.isnan(d.seeds_needed) and not d.assumption_sensitive
+
+
+def test_verdict_no_effect_only_from_the_equivalence_test():
+    small = [0.004, -0.003, 0.001, 0.002, -0.001, 0.0, 0.003, -0.002]
+    d = primary_of(small, Claim.Q2)
+    ci90 = sps.ttest_1samp(small, 0).confidence_interval(0.90)
+    assert -0.05 < ci90.low and ci90.high < 0.05
+    assert d.verdict == Verdict.NO_EFFECT and d.label == "no effect >= 0.05"
+    # the same mean with a wide spread: not shown, but not absent either
+    wide = primary_of([0.12, -0.1, 0.06, -0.08, 0.01], Claim.Q2)
+    assert wide.verdict == Verdict.UNDECIDED and wide.label == "undecided with 5 seeds"
+    solver = TTestPower()
+    needed = wide.seeds_needed
+    dz = 0.05 / wide.sd
+    assert solver.power(dz, needed, 0.05, alternative="two-sided") >= 0.8
+    assert solver.power(dz, needed - 1, 0.05, alternative="two-sided") < 0.8
+
+
+def test_skewed_seeds_are_assumption_sensitive():
+    """All positive but one seed carries the mean: the t-test does not reject, the exact
+    sign-flip test does (1/64 < 0.05), and leaving out that seed changes the verdict."""
+    d = primary_of([0.007, 0.002, 0.006, 0.18, 0.028, 0.018])
+    assert d.verdict == Verdict.UNDECIDED and d.p > 0.05
+    assert d.p_exact == pytest.approx(1 / 64)
+    assert d.sign_flip_disagrees and d.leave_one_out_changes and d.assumption_sensitive
+
+
+def test_sign_flip_that_cannot_reach_the_threshold_is_not_a_disagreement():
+    d = primary_of([0.1, 0.12, 0.09, 0.11, 0.1])  # 5 seeds: exact one-sided minimum 1/32
+    assert d.p_exact == pytest.approx(1 / 32) and d.verdict == Verdict.REAL
+    five = decide_primary(primary_tests(simulate_results(5, rng=0, forgetting=0.1), "accuracy"), 0.05, 0.05)
+    # Holm over 5: the sign-flip test's floor 5/32 is above alpha, so it cannot disagree
+    assert not any(d.sign_flip_disagrees for d in five)
+
+
+def test_five_seeds_can_decide_now():
+    df = simulate_results(5, rng=0, forgetting=0.1, forgetting_sd=0.02)
+    a = analyse(df, "accuracy", 0.05, 0.05)
+    assert find(a.primary, "Q3").verdict == Verdict.REAL
+    # the exploratory family still cannot with 5 seeds: sign-flip minimum 1/32 over 13 tests
+    assert find(a.exploratory, "Q3", "Tony_Blair").label == "cannot be shown with 5 seeds"
+    assert find(a.exploratory, "Q1", "Tony_Blair").min_p_exact == pytest.approx(1 / 1296)
+
+
+# --------------------------------------------------------------------------------------------
+# Procedures, intervals, power
+
+
+def test_min_p():
+    assert SignFlip("greater").min_p(5) == pytest.approx(1 / 32)
+    assert SignFlip("two-sided").min_p(5) == pytest.approx(1 / 16)
+    assert SignFlip("greater").min_p(30) == pytest.approx(1 / (RESAMPLES + 1))  # Monte Carlo
+    assert PermutationFriedman().min_p(5, 3) == pytest.approx(1 / 1296)
+    assert PermutationFriedman().min_p(3, 4) == pytest.approx(24 / 24**3)
+    assert PairedT().min_p(5) == 0.0
+
+
+def test_monte_carlo_beyond_the_exact_limit():
+    table = np.random.default_rng(2).normal(size=(9, 3))  # 6^9 permutations: Monte Carlo
+    ours = PermutationFriedman().run(table)
+    assert not ours.exact and ours.permutations == RESAMPLES and ours.method == "Monte Carlo, 9999 draws"
+    direct = sps.permutation_test(
+        tuple(table.T),
+        lambda *levels: sps.friedmanchisquare(*levels).statistic,
+        permutation_type="samples",
+        alternative="greater",
+        n_resamples=RESAMPLES,
         rng=np.random.default_rng(0),
     )
-    assert (r["ci_low"], r["ci_high"]) == pytest.approx(tuple(direct.confidence_interval))
-    # Q3 A has only 2 distinct per-seed values: mean reported, CI n/a
-    r = row(hand_table, "Q3", "A")
-    assert np.isnan(r["ci_low"]) and "fewer than 3 distinct" in r["ci_note"]
-    assert r["effect"] == pytest.approx(0.55 / 3)
+    se = math.sqrt(direct.pvalue * (1 - direct.pvalue) / RESAMPLES)
+    assert abs(ours.p - direct.pvalue) < 5 * se + 1e-3
+    assert PermutationFriedman().run(table).p == ours.p  # fixed generator: reproducible
+    d = np.random.default_rng(3).normal(0.01, 0.02, 25)
+    flip = SignFlip("greater").run(d)
+    assert not flip.exact and flip.p == SignFlip("greater").run(d).p
 
 
-def test_bootstrap_ci_matches_scipy():
-    d = np.random.default_rng(5).normal(0.03, 0.02, 12)
-    low, high, note = stats.bootstrap_ci(d, n_resamples=3000, random_state=3)
-    direct = sps.bootstrap(
-        (d,), np.mean, n_resamples=3000, method="BCa", rng=np.random.default_rng(3)
-    ).confidence_interval
-    assert (low, high) == pytest.approx((direct.low, direct.high)) and note == ""
-    assert stats.bootstrap_ci(np.array([0.1, 0.1, 0.2]))[2].startswith("CI n/a")
+def test_t_interval_equals_scipy():
+    x = np.random.default_rng(5).normal(0.03, 0.02, 12)
+    for level in (0.95, 0.90):
+        ours = t_interval(x, level)
+        direct = sps.ttest_1samp(x, 0).confidence_interval(level)
+        assert (ours.low, ours.high) == pytest.approx((direct.low, direct.high))
+    assert np.isnan(t_interval(np.array([0.1, 0.1, 0.1])).low)
+
+
+def test_seeds_for_power_inverts_statsmodels():
+    solver = TTestPower()
+    for effect, sd, alt in ((0.05, 0.04, "greater"), (0.03, 0.05, "two-sided")):
+        n = seeds_for_power(effect, sd, 0.01, alt)
+        sm_alt = "larger" if alt == "greater" else alt
+        assert solver.power(effect / sd, n, 0.01, alternative=sm_alt) >= 0.8
+        assert solver.power(effect / sd, n - 1, 0.01, alternative=sm_alt) < 0.8
+    assert np.isnan(seeds_for_power(0.05, np.nan, 0.05)) and np.isnan(seeds_for_power(0.05, 0.0, 0.05))
+    assert seeds_for_power(1e-6, 1.0, 0.05) == np.inf
+    assert seeds_for_power(0.05, 0.04, 0.01, efficiency=friedman_are(3)) > seeds_for_power(0.05, 0.04, 0.01)
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(0.8, 100)
+    assert (low, high) == pytest.approx(proportion_confint(80, 100, method="wilson"))
+    z, p, n = sps.norm.ppf(0.975), 0.8, 100  # Wilson's formula by hand
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    assert (low, high) == pytest.approx((centre - half, centre + half))
+
+
+# --------------------------------------------------------------------------------------------
+# Continual-learning metrics
 
 
 def test_hand_cl_metrics_and_matrix(hand):
@@ -194,7 +382,7 @@ def test_hand_cl_metrics_and_matrix(hand):
     # seed 0: ACC (0.6+0.5+0.5)/3; BWT ((0.6-0.9)+(0.5-0.5))/2 = -0.15;
     #         FWT ((0.5-0.45)+(0.5-0.55))/2 = 0; forgetting (max(0.9,0.7)-0.6 + 0)/2 = 0.15
     # seed 1: ACC 1.6/3, BWT -0.1, FWT 0, forgetting 0.1; seed 2: ACC 1.5/3, BWT -0.1, ... 0.1
-    cl = stats.cl_metrics(hand).set_index("order")
+    cl = hand.cl_metrics.set_index("order")
     r = cl.loc["A>B>C"]
     assert r["n_seeds"] == 3
     assert r["ACC"] == pytest.approx((1.6 + 1.6 + 1.5) / 9)
@@ -203,7 +391,7 @@ def test_hand_cl_metrics_and_matrix(hand):
     assert r["forgetting"] == pytest.approx(0.35 / 3)
     assert r["BWT_sd"] == pytest.approx(np.std([-0.15, -0.1, -0.1], ddof=1))
     assert "all orders" in cl.index and len(cl) == 7
-    mat = stats.accuracy_matrices(hand)["A>B>C"]
+    mat = hand.matrices["A>B>C"]
     assert list(mat.mean.columns) == ["A", "B", "C"] and list(mat.mean.index) == [1, 2, 3]
     assert mat.mean.loc[1, "A"] == pytest.approx(0.8) and mat.sd.loc[1, "A"] == pytest.approx(0.1)
     assert mat.mean.loc[3, "A"] == pytest.approx((0.6 + 0.6 + 0.5) / 3)
@@ -213,251 +401,105 @@ def test_hand_cl_metrics_and_matrix(hand):
 def test_cl_scores_definitions():
     r = np.array([[0.9, 0.3, 0.2], [0.8, 0.95, 0.4], [0.6, 0.7, 0.9]])
     b = np.array([0.5, 0.25, 0.3])
-    out = stats.cl_scores(r, b)
+    out = cl_scores(r, b)
     assert out["ACC"] == pytest.approx((0.6 + 0.7 + 0.9) / 3)
     assert out["BWT"] == pytest.approx(((0.6 - 0.9) + (0.7 - 0.95)) / 2)
     assert out["FWT"] == pytest.approx(((0.3 - 0.25) + (0.4 - 0.3)) / 2)
     assert out["forgetting"] == pytest.approx(((0.9 - 0.6) + (0.95 - 0.7)) / 2)
 
 
-def test_wilson_interval():
-    low, high = stats.wilson_interval(0.8, 100)
-    assert (low, high) == pytest.approx(proportion_confint(80, 100, method="wilson"))
-    z, p, n = sps.norm.ppf(0.975), 0.8, 100  # Wilson's formula by hand
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    assert (low, high) == pytest.approx((centre - half, centre + half))
-
-
-def test_min_attainable_p():
-    assert stats.min_attainable_p("wilcoxon", 5) == pytest.approx(0.0625)
-    assert stats.min_attainable_p("wilcoxon", 5, alternative="greater") == pytest.approx(1 / 32)
-    assert stats.min_attainable_p("wilcoxon", 10) == pytest.approx(2 / 2**10)
-    assert stats.min_attainable_p("friedman", 5, 3) == pytest.approx(math.exp(-5))  # chi2 = 10
-    assert stats.min_attainable_p("friedman", 4, 4) == pytest.approx(sps.chi2.sf(12, 3))
-    assert stats.min_attainable_p("friedman", 5, 2) == 1.0
-    assert stats.min_attainable_p("wilcoxon", 0) == 1.0
-    with pytest.raises(ValueError):
-        stats.min_attainable_p("t", 5)
-
-
-def test_rank_biserial_and_w():
-    assert stats.rank_biserial(np.array([1.0, -2.0, 3.0, 0.0])) == pytest.approx((4 - 2) / 6)
-    assert np.isnan(stats.rank_biserial(np.zeros(3)))
-    assert stats.kendalls_w(10.0, 5, 3) == 1.0
-
-
 # --------------------------------------------------------------------------------------------
-# Power
+# Orientation, degenerate inputs, missing data
 
 
-def test_seeds_for_power_inverts_predicted_power():
-    alpha = 0.05 / 13
-    for effect, sd, alt in ((0.05, 0.04, "greater"), (0.03, 0.05, "two-sided")):
-        n = stats.seeds_for_power(effect, sd, alpha, alternative=alt)
-        assert stats.predicted_power(effect, sd, n, alpha, alt) >= 0.8
-        assert stats.predicted_power(effect, sd, n - 1, alpha, alt) < 0.8
-    # huge effects: limited by the smallest n that can reach alpha at all (2^-n < alpha)
-    assert stats.seeds_for_power(1.0, 0.01, alpha, alternative="greater") == 9
-    assert stats.seeds_for_power(1.0, 0.01, alpha, alternative="two-sided") == 10
-    assert stats.seeds_for_power(1.0, 0.0, alpha, alternative="greater") == 9
-    assert np.isnan(stats.seeds_for_power(-0.05, 0.04, alpha, alternative="greater"))
-    assert np.isnan(stats.seeds_for_power(0.05, np.nan, alpha))
-    assert stats.seeds_for_power(1e-6, 1.0, alpha) == np.inf
-    k3 = stats.seeds_for_power(0.05, 0.04, alpha, test="friedman", k=3)
-    assert k3 > stats.seeds_for_power(0.05, 0.04, alpha)  # ARE 3/pi * 3/4 < 3/pi
-
-
-def test_power_columns_present(hand_table):
-    t = stats.run_tests(simulate_results(10, rng=0, forgetting=0.05), bootstrap=False)
-    assert t["power_alpha"].iloc[0] == pytest.approx(0.05 / 13)
-    assert t["seeds_for_80_power_min_effect"].notna().all()
-    assert (t.loc[t["question"] == "Q3", "seeds_for_80_power_observed"] >= 9).all()
-
-
-# --------------------------------------------------------------------------------------------
-# Degenerate inputs
-
-
-def assert_clean(table: pd.DataFrame) -> None:
-    """Every n/a row has a reason; every other row a p-value and a verdict."""
-    assert table["verdict"].notna().all() and (table["verdict"] != "").all()
-    na = table["verdict"] == "n/a"
-    assert (table.loc[na, "reason"] != "").all()
-    assert table.loc[~na, "p"].notna().all() and table.loc[~na, "p_holm"].notna().all()
+def test_lower_is_better_metrics_are_oriented():
+    df = simulate_results(6, rng=1, forgetting=0.1)
+    df["log_loss"] = 1.0 - df["accuracy"]  # goodness goes down as the loss goes up
+    acc = primary_tests(df, "accuracy")
+    loss = primary_tests(df, "log_loss")
+    for a, b in zip(acc[1:4], loss[1:4], strict=True):
+        assert b.effect == pytest.approx(a.effect) and b.p == pytest.approx(a.p)
+    assert loss[2].effect > 0  # forgetting is a loss of goodness for either metric
 
 
 def test_two_seeds_is_na():
-    t = stats.run_tests(simulate_results(2, rng=0, forgetting=0.1))
-    assert_clean(t)
-    assert set(t["verdict"]) == {"n/a"}
-    assert t["reason"].str.startswith("too few seeds").all()
+    a = analyse(simulate_results(2, rng=0, forgetting=0.1), "accuracy", 0.05, 0.05)
+    assert {d.verdict for d in a.decisions} == {Verdict.NA}
+    assert all(d.reason.startswith("too few seeds") for d in a.decisions)
 
 
-def test_two_actors_friedman_na():
-    t = stats.run_tests(simulate_results(8, ("A_a", "B_b"), rng=0, forgetting=0.05))
-    assert_clean(t)
-    assert len(t) == 4 * 2 + 1
-    friedman = t[t["question"].isin(["Q1", "Q5"])]
-    assert set(friedman["verdict"]) == {"n/a"}
-    assert friedman["reason"].str.contains("needs >= 3 levels").all()
-    assert t.loc[t["question"] == "Q3", "p"].notna().all()
+def test_two_actors():
+    a = analyse(simulate_results(8, ("A_a", "B_b"), rng=0, forgetting=0.1), "accuracy", 0.05, 0.05)
+    assert len(a.exploratory) == 4 * 2 + 1
+    assert all(not d.reason for d in a.primary)  # two positions, two actors: Friedman still runs
+    assert find(a.primary, "Q3").verdict == Verdict.REAL
 
 
 def test_all_zero_differences():
-    df = simulate_results(6, rng=0, seed_sd=0, seed_actor_sd=0, noise_sd=0)
-    t = stats.run_tests(df)
-    assert_clean(t)
-    assert set(t["verdict"]) == {"n/a"}
-    assert set(t["reason"]) == {"all per-seed differences are zero", "all levels tie within every seed"}
-    assert t["ci_note"].str.startswith("CI n/a").all()
+    df = simulate_results(6, rng=0, seed_sd=0, seed_actor_sd=0, step_sd=0, n_pos=1000, n_neg=1000)
+    df["accuracy"] = 0.7  # every model alike
+    a = analyse(df, "accuracy", 0.05, 0.05)
+    assert {d.verdict for d in a.decisions} == {Verdict.NA}
+    assert {d.reason for d in a.decisions} == {"all per-seed differences are zero", "all levels tie within every seed"}
 
 
-def test_missing_condition():
+def test_fresh_rows_are_the_depth_one_nodes():
+    """Without fresh rows, Q2 and Q5 read the depth-1 shared nodes: the same models."""
     df = simulate_results(8, rng=0)
-    t = stats.run_tests(df[df["condition"] != "fresh"])
-    assert_clean(t)
-    no_fresh = t[t["question"].isin(["Q2", "Q5"])]
-    assert set(no_fresh["verdict"]) == {"n/a"}
-    assert no_fresh["reason"].str.startswith("no data: needs fresh rows").all()
-    assert t.loc[t["question"].isin(["Q1", "Q3", "Q4"]), "p"].notna().all()
-    only_fresh = stats.run_tests(df[df["condition"] == "fresh"])
-    assert_clean(only_fresh)
-    assert only_fresh.loc[only_fresh["question"] != "Q5", "verdict"].eq("n/a").all()
+    with_fresh = primary_tests(df, "accuracy")
+    without = primary_tests(df[df["condition"] != "fresh"], "accuracy")
+    assert [e.p for e in without] == pytest.approx([e.p for e in with_fresh])
 
 
 def test_missing_evaluations():
     df = simulate_results(8, rng=0)
     last = "Tony_Blair>George_W_Bush>Colin_Powell"
-    # seed 7 lacks one order: its values average the other orders, no seed is dropped
-    partial = df[~((df["seed"] == 7) & (df["order"] == last))]
-    t = stats.run_tests(partial, bootstrap=False)
-    assert_clean(t)
-    assert (t["n"] == 8).all()
-    assert row(t, "Q3", "Tony_Blair")["note"] == ("1 per-order values missing, averaged over the other orders")
-    full, part = stats.per_seed_series(df), stats.per_seed_series(partial)
-    ix = stats.build_index(df)
-    kept = [o for o in ix.orders if o.index("Tony_Blair") < 2 and ">".join(o) != last]
-    by_hand = np.mean([ix.r(o[: o.index("Tony_Blair") + 1], "Tony_Blair")[7] - ix.r(o, "Tony_Blair")[7] for o in kept])
-    assert part[("Q3", "Tony_Blair")][7] == pytest.approx(by_hand)
-    assert part[("Q3", "Tony_Blair")][6] == full[("Q3", "Tony_Blair")][6]
-    # seed 7 lacks its fresh models: dropped from Q2 and Q5 only
-    t = stats.run_tests(df[~((df["seed"] == 7) & (df["condition"] == "fresh"))], bootstrap=False)
-    assert_clean(t)
-    assert (t.loc[t["question"].isin(["Q2", "Q5"]), "n"] == 7).all()
-    assert (t.loc[t["question"].isin(["Q1", "Q3", "Q4"]), "n"] == 8).all()
-    assert row(t, "Q5")["note"] == "1 of 8 seeds dropped for missing data"
-
-
-def test_five_seeds_cannot_be_shown():
-    df = simulate_results(
-        5, rng=0, learn=0.3, forgetting=0.2, order_effect=0.3, shared_gap=0.3, actor_effects=(0.0, 0.1, 0.2)
-    )
-    t = stats.run_tests(df, bootstrap=False)
-    assert set(t["verdict"]) == {"cannot be shown with 5 seeds"}
-    q2 = t[t["question"] == "Q2"]
-    assert (q2["min_p_attainable"] == 0.0625).all() and (q2["p"] == 0.0625).all()
-    # the same effects with 10 seeds are shown
-    t10 = stats.run_tests(simulate_results(10, rng=0, learn=0.3, forgetting=0.2), bootstrap=False, power=False)
-    assert (t10.loc[t10["question"] == "Q3", "verdict"] == "real").all()
-
-
-def test_validation_errors():
-    df = simulate_results(3, rng=0)
-    with pytest.raises(ValueError, match="lacks column"):
-        stats.run_tests(df.drop(columns=["eval_actor"]))
-    with pytest.raises(ValueError, match="no metric column 'auc'"):
-        stats.run_tests(df, metric="auc")
-    with pytest.raises(ValueError, match="no rows"):
-        stats.run_tests(df.iloc[:0])
-    t = stats.run_tests(df.assign(stage=df["stage"].astype(float)), metric="f1", bootstrap=False)
-    assert len(t) == 13
-
-
-def test_discrete_accuracies_with_ties():
-    t = stats.run_tests(simulate_results(8, rng=3, discrete=True, forgetting=0.05))
-    assert_clean(t)
-    assert t["p"].between(0, 1).all()
-
-
-def test_parse_order():
-    assert stats.parse_order("Tony_Blair>George_W_Bush") == ("Tony_Blair", "George_W_Bush")
-    assert stats.parse_order(float("nan")) == () and stats.parse_order("") == ()
+    partial = df[~((df["seed"] == 7) & (df["order"] == last))]  # seed 7 lacks one order
+    a = analyse(partial, "accuracy", 0.05, 0.05)
+    assert all(d.n == 8 for d in a.decisions if not d.reason)
+    # seed 7 lacks every evaluation of Colin_Powell: dropped from the pooled tests only
+    b = analyse(df[~((df["seed"] == 7) & (df["eval_actor"] == "Colin_Powell"))], "accuracy", 0.05, 0.05)
+    assert find(b.primary, "Q3").n == 7 and find(b.primary, "Q3").note == "1 of 8 seeds dropped for missing data"
+    assert find(b.exploratory, "Q3", "Tony_Blair").n == 8
 
 
 # --------------------------------------------------------------------------------------------
-# Calibration by simulation
+# Validation: one line naming results.csv and the row
 
 
-@pytest.fixture
-def frozen_gc():
-    """statsmodels' Holm step calls gc.collect(); freezing the heap keeps 1000 runs fast."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
-
-
-def test_null_calibration(frozen_gc):
-    """No effect anywhere: each verdict and the family are "real" at most alpha + 3 MC SE."""
-    n_sims, alpha = 1000, 0.05
-    rng = np.random.default_rng(20240601)
-    real, raw = [], []
-    for _ in range(n_sims):
-        t = stats.run_tests(simulate_results(10, rng=rng), alpha=alpha, bootstrap=False, power=False)
-        real.append((t["verdict"] == "real").to_numpy())
-        raw.append((t["p"] < alpha).to_numpy())
-    real, raw = np.array(real), np.array(raw)
-    limit = alpha + 3 * math.sqrt(alpha * (1 - alpha) / n_sims)
-    assert real.mean(axis=0).max() <= limit
-    assert real.any(axis=1).mean() <= limit  # family-wise
-    # the raw tests are calibrated too (not only rescued by Holm)
-    assert raw.mean(axis=0).max() <= limit
-
-
-def detection(question: str, n_seeds: int, n_sims: int, **effects) -> tuple[float, float, int]:
-    """Rate of "real" for ``question`` (all actors pooled) and the pooled per-seed sd."""
-    rng = np.random.default_rng(11)
-    hits, values = [], []
-    for _ in range(n_sims):
-        series = stats.per_seed_series(simulate_results(n_seeds, rng=rng, **effects))
-        table = stats.holm_verdicts(stats.pvalue_table(series))  # = run_tests(bootstrap=False)
-        hits += list(table.loc[table["question"] == question, "verdict"] == "real")
-        for (q, _), data in series.items():
-            if q == question:
-                m = data.to_numpy()
-                values.append(m if m.ndim == 1 else m[:, -1] - m[:, 0])
-    return float(np.mean(hits)), float(np.std(np.concatenate(values), ddof=1)), len(hits)
-
-
-# Tolerance: 3 Monte-Carlo standard errors (the three actors' tests are independent: their
-# noise and seed x actor effects are) plus 0.05 for the approximation itself (paired-t power at
-# n * 3/pi seeds): with 1000 studies (3000 tests) per scenario the prediction was within 0.02
-# of the observed rate (Q3: 0.611 vs 0.604; Q2: 0.479 vs 0.463).
-APPROXIMATION = 0.05
+def bad(df: pd.DataFrame, metric: str = "accuracy") -> str:
+    with pytest.raises(HarnessError) as error:
+        analyse(df, metric, 0.05, 0.05)
+    message = str(error.value)
+    assert "\n" not in message
+    return message
 
 
 @pytest.mark.parametrize(
-    "question, alternative, effects",
+    "column, value, expected",
     [
-        ("Q3", "greater", {"forgetting": 0.025}),
-        ("Q2", "two-sided", {"shared_gap": 0.035, "learn": -0.035}),  # no Q4 effect
+        ("accuracy", np.inf, "accuracy inf is outside [0, 1]"),
+        ("accuracy", 1.5, "accuracy 1.5 is outside [0, 1]"),
+        ("accuracy", -0.1, "accuracy -0.1 is outside [0, 1]"),
+        ("accuracy", "abc", "accuracy 'abc' is not a number"),
+        ("seed", 1.5, "seed 1.5 is not an integer"),
+        ("seed", "x", "seed 'x' is not an integer"),
+        ("condition", "shraed", "unknown condition 'shraed'"),
     ],
 )
-def test_power_prediction_wilcoxon(frozen_gc, question, alternative, effects):
-    n_seeds, true_effect = 12, next(iter(effects.values()))
-    rate, sd, n = detection(question, n_seeds, 200, **effects)
-    predicted = stats.predicted_power(true_effect, sd, n_seeds, 0.05 / 13, alternative)
-    assert 0.25 < predicted < 0.85  # not vacuous
-    tolerance = 3 * math.sqrt(predicted * (1 - predicted) / n) + APPROXIMATION
-    assert abs(rate - predicted) <= tolerance, (rate, predicted)
+def test_bad_values_name_the_line(column, value, expected):
+    df = simulate_results(3, rng=0).astype({column: object})
+    df.loc[7, column] = value
+    message = bad(df)
+    assert message.startswith("results.csv line 9 (") and expected in message
 
 
-def test_power_prediction_friedman_is_conservative(frozen_gc):
-    """Q1 with a linear order effect: the extreme-levels analogue may only under-predict."""
-    n_seeds, effect = 15, 0.04
-    rate, sd, n = detection("Q1", n_seeds, 150, order_effect=effect)
-    predicted = stats.predicted_power(effect, sd, n_seeds, 0.05 / 13, "two-sided", stats.friedman_are(3))
-    assert 0.2 < predicted < 0.9
-    assert rate >= predicted - 3 * math.sqrt(predicted * (1 - predicted) / n)
-    assert rate <= predicted + 0.25, (rate, predicted)
+def test_duplicated_rows_and_bad_metrics():
+    df = simulate_results(3, rng=0)
+    message = bad(pd.concat([df, df.iloc[[4]]], ignore_index=True))
+    assert f"results.csv line {len(df) + 2}" in message and "repeats line 6" in message
+    assert "is not a metric" in bad(df, "seed") and "is not a metric" in bad(df, "auc")
+    assert "lacks column(s) eval_actor" in bad(df.drop(columns=["eval_actor"]))
+    assert "has no rows" in bad(df.iloc[:0])
+    assert "lacks column(s) log_loss" in bad(df, "log_loss")
+    assert len(analyse(df.assign(stage=df["stage"].astype(float)), "f1", 0.05, 0.05).exploratory) == 13

@@ -200,7 +200,7 @@ def difference_evidence(
         p=result.p,
         p_exact=flip.p,
         min_p_exact=exact.min_p(n),
-        method=flip.method,
+        method=flip.method if test is exact else f"t distribution; sign-flip {flip.method}",
     )
 
 

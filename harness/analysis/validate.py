@@ -49,6 +49,11 @@ def metric_of(name: str) -> Metric:
         raise HarnessError(f"--metric {name!r} is not a metric; choose one of {', '.join(Metric)}") from None
 
 
+def _shown(value: object) -> str:
+    """A cell as the user wrote it: text quoted, numbers plain."""
+    return repr(value) if isinstance(value, str) else str(float(value)).removesuffix(".0")
+
+
 def _where(df: pd.DataFrame, i: int, source: str) -> str:
     """``results.csv line 7 (seed 1, shared A>B stage 2 on C)`` for row position ``i``."""
     row = df.iloc[i]
@@ -77,7 +82,8 @@ def validate(df: pd.DataFrame, metric: str, source: str = "results.csv") -> pd.D
         bad = values.isna() | ~np.isfinite(values) | (values != values.round())
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise HarnessError(f"{_where(df, i, source)}: {column} {df[column].iloc[i]!r} is not an integer; {FIX}")
+            shown = _shown(df[column].iloc[i])
+            raise HarnessError(f"{_where(df, i, source)}: {column} {shown} is not an integer; {FIX}")
         df[column] = values.astype(int)
     unknown = ~df["condition"].isin(CONDITIONS)
     if unknown.any():
@@ -93,7 +99,7 @@ def validate(df: pd.DataFrame, metric: str, source: str = "results.csv") -> pd.D
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         problem = "is not a number" if pd.isna(values.iloc[i]) else f"is outside [0, {high:g}]"
-        raise HarnessError(f"{_where(df, i, source)}: {metric} {raw.iloc[i]!r} {problem}; {FIX}")
+        raise HarnessError(f"{_where(df, i, source)}: {metric} {_shown(raw.iloc[i])} {problem}; {FIX}")
     if values.isna().all():
         raise HarnessError(f"{source}: column {metric} has no values; choose another --metric")
     df[metric] = values

@@ -1,0 +1,55 @@
+"""The run directory's files: optional inputs read leniently, outputs written atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from harness.errors import HarnessError
+
+
+def read_optional(run_dir: Path) -> dict:
+    """config.json, trainings.csv, sessions.csv when present; problems become notes."""
+    out: dict = {"config": None, "trainings": None, "sessions": None, "notes": []}
+    config = run_dir / "config.json"
+    if config.is_file():
+        try:
+            out["config"] = json.loads(config.read_text())
+        except (OSError, ValueError) as exc:
+            out["notes"].append(f"config.json unreadable ({type(exc).__name__})")
+    for name in ("trainings", "sessions"):
+        path = run_dir / f"{name}.csv"
+        if path.is_file():
+            try:
+                out[name] = pd.read_csv(path)
+            except (OSError, ValueError, pd.errors.ParserError) as exc:
+                out["notes"].append(f"{name}.csv unreadable ({type(exc).__name__})")
+    return out
+
+
+def recorded_metric(config: object) -> str | None:
+    """The primary metric ``harness permute --metric`` recorded in config.json, if any."""
+    if isinstance(config, dict) and isinstance(config.get("config"), dict):
+        metric = config["config"].get("metric")
+        return metric if isinstance(metric, str) else None
+    return None
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it over ``path``: a kill
+    leaves the old file or the new one, never a torn one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise HarnessError(f"cannot write {path} ({exc.strerror or exc}); make the run directory writable") from None
+
+
+def write_text(path: Path, text: str) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(text))

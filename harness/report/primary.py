@@ -1,0 +1,105 @@
+"""Section 1: the five primary claims, the answer the report opens with."""
+
+from __future__ import annotations
+
+from harness.analysis import Analysis, Claim, Decision, Verdict
+from harness.report.formatting import effect_text, md_table, per_seed_text, pval, verdict_text
+
+HEADING = "## 1. The original study's claims (primary family)"
+
+SUPPORTS, AGAINST, CANNOT_TELL = "supports the claim", "evidence against the claim", "cannot tell"
+
+
+def reading(d: Decision) -> str:
+    """What the verdict means for the claim in the original study's words."""
+    if d.verdict is Verdict.NA:
+        return CANNOT_TELL
+    if d.claim is Claim.Q1:
+        return AGAINST if d.verdict is Verdict.REAL else CANNOT_TELL
+    if d.claim is Claim.Q2:  # effect = shared minus fresh; the claim predicts a negative one
+        if d.verdict is Verdict.REAL:
+            return SUPPORTS if d.effect < 0 else AGAINST
+        return AGAINST if d.verdict is Verdict.NO_EFFECT else CANNOT_TELL
+    if d.verdict is Verdict.REAL:
+        return SUPPORTS
+    return AGAINST if d.verdict is Verdict.NO_EFFECT else CANNOT_TELL
+
+
+def line(d: Decision) -> str:
+    """One plain-text line per claim, for the terminal."""
+    return (
+        f'{d.claim} "{d.claim.words}": {verdict_text(d)}; {reading(d)}. Effect {effect_text(d)}; '
+        f"p (t) {pval(d.p if d.has_single_effect else None)}, p (exact) {pval(d.p_exact)}, "
+        f"adjusted p {pval(d.p_adjusted)}"
+    )
+
+
+def _flag_notes(a: Analysis) -> list[str]:
+    notes = []
+    for d in a.primary:
+        why = []
+        if d.sign_flip_disagrees:
+            why.append(f"the exact sign-flip test decides otherwise (its Holm-adjusted p {pval(d.p_adjusted_exact)})")
+        if d.leave_one_out_changes:
+            why.append("leaving out one seed changes the verdict")
+        if why:
+            notes.append(f"- **{d.claim} is assumption-sensitive**: {' and '.join(why)}.")
+    return notes
+
+
+def section(a: Analysis) -> list[str]:
+    rows = [
+        (
+            f'"{d.claim.words}"',
+            f"{d.claim} {d.claim.title.replace(' X', ' an actor')}",
+            verdict_text(d),
+            reading(d),
+            effect_text(d),
+            pval(d.p if d.has_single_effect else None),
+            pval(d.p_exact),
+            pval(d.p_adjusted),
+            per_seed_text(d),
+        )
+        for d in a.primary
+    ]
+    methods = "; ".join(f"{d.claim}: {d.test.name}, {d.method}" for d in a.primary if d.method)
+    m = sum(not d.reason for d in a.primary)
+    return [
+        HEADING,
+        "",
+        md_table(
+            [
+                "Claim",
+                "Question",
+                "Verdict",
+                "Reading",
+                "Effect [95% CI]",
+                "p (t)",
+                "p (exact)",
+                "Adjusted p",
+                "Per-seed values",
+            ],
+            rows,
+        ),
+        "",
+        f"The primary family: one test per claim, pooled over actors (per seed, the mean over actors of "
+        f"each actor's quantity), {m} tests Holm-adjusted at alpha = {a.alpha:g}. Seeds are the unit "
+        f"({len(a.seeds)} here). Q2-Q4 are paired t-tests on the per-seed values (Q2 two-sided, Q3 and Q4 "
+        "one-sided: forgetting and retention greater than 0), with the exact sign-flip p beside them; "
+        "Q1 and Q5 are Friedman tests over positions / actors blocked by seed, with exact permutation "
+        f"p-values ({methods}). Effects are oriented so that positive means better {a.metric}: Q2 = shared "
+        "minus fresh, Q3 = the drop from right after training X to the end, Q4 = the final model minus the "
+        "model that never saw X. Q2 is Q1's planned contrast (later positions minus the first: the fresh "
+        "model is the first position), and Q5's levels are Q1's first position per actor, so the five "
+        "are not independent evidence.",
+        "",
+        "**real**: adjusted p < alpha. **no effect >= min-effect**: the 90 % t-interval lies inside "
+        f"±{a.min_effect:g} (an equivalence test; only Q2-Q4 can be decided this way). **undecided with N "
+        "seeds**: neither, with the seeds a power calculation asks for (section 4). **n/a**: no test, with "
+        "the reason. **assumption-sensitive**: the exact sign-flip test and the t-test disagree at the "
+        "family's Holm threshold (judged only where the sign-flip test can reach it with this many seeds), "
+        "or leaving out any one seed changes the verdict. Intervals are 95 % t-intervals over seeds.",
+        "",
+        *_flag_notes(a),
+        "",
+    ]
