@@ -40,7 +40,26 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS predictions (
     seed INTEGER, path TEXT, eval_actor TEXT, image TEXT, label INTEGER, probability REAL,
     PRIMARY KEY (seed, path, eval_actor, image)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS looks (
+    look INTEGER, seeds INTEGER, claim TEXT, alternative TEXT, alpha REAL, p REAL, effect REAL,
+    ci_low REAL, ci_high REAL, sd REAL, boundary_z REAL, boundary_p REAL, decision TEXT, recorded REAL,
+    PRIMARY KEY (look, claim));
 """
+LOOK_COLUMNS = (
+    "look",
+    "seeds",
+    "claim",
+    "alternative",
+    "alpha",
+    "p",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "sd",
+    "boundary_z",
+    "boundary_p",
+    "decision",
+)
 
 
 @contextmanager
@@ -158,6 +177,20 @@ class Store:
                         strict=True,
                     ),
                 )
+
+    def record_look(self, records: list[dict]) -> None:
+        """One sequential look (every claim tested at it, with ``LOOK_COLUMNS``) in one transaction;
+        a look is recorded once and never replaced."""
+        recorded = time.time()
+        with self.db:
+            self.db.executemany(
+                f"INSERT INTO looks VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
+                [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in records],
+            )
+
+    def looks(self) -> pd.DataFrame:
+        """Every recorded look's claims, in look order."""
+        return pd.read_sql_query(f"SELECT {', '.join(LOOK_COLUMNS)} FROM looks ORDER BY look, rowid", self.db)
 
     def record_session(self, started: float, run: int, skipped: int) -> None:
         finished = time.time()

@@ -79,6 +79,15 @@ def test_repeated_interval_is_wider_than_the_fixed_sample_interval():
     assert all(math.isnan(v) for v in repeated_interval(math.nan, 0.05, 10, 1, fractions, Spending.POCOCK, 0.05))
 
 
+def test_a_one_sided_repeated_interval_excludes_zero_exactly_when_the_claim_crosses():
+    fractions, n, sd = equal(4), 8, 0.05
+    level = float(nominal_p(boundaries(fractions, 0.01, Spending.POCOCK, "greater")[1], "greater"))
+    for p in (level * 0.9, level * 1.1):
+        effect = stats.t.isf(p, n - 1) * sd / math.sqrt(n)  # the mean whose one-sided t-test p is p
+        low, high = repeated_interval(effect, sd, n, 1, fractions, Spending.POCOCK, 0.01, "greater")
+        assert high == math.inf and (low > 0) == (p <= level)
+
+
 @dataclass(frozen=True)
 class Claim:
     claim: str
@@ -87,6 +96,7 @@ class Claim:
     effect: float = math.nan
     ci_low: float = math.nan
     ci_high: float = math.nan
+    sd: float = math.nan
     n: int = 5
 
 
@@ -109,8 +119,10 @@ def test_a_rejection_passes_its_alpha_to_the_others_at_the_same_look():
 def test_decided_claims_are_not_retested_and_keep_the_levels_they_freed():
     design = Design(max_seeds=10, look_every=5)
     first = (
-        ClaimLook("Q1", 0, 5, "two-sided", 0.01, 1e-6, math.nan, math.nan, math.nan, 3.0, 0.002, Outcome.EFFECT),
-        ClaimLook("Q3", 0, 5, "greater", 0.0125, 0.6, -0.01, -0.05, 0.02, 3.0, 0.002, Outcome.NO_EFFECT),
+        ClaimLook(
+            "Q1", 0, 5, "two-sided", 0.01, 1e-6, math.nan, math.nan, math.nan, math.nan, 3.0, 0.002, Outcome.EFFECT
+        ),
+        ClaimLook("Q3", 0, 5, "greater", 0.0125, 0.6, -0.01, -0.05, 0.02, 0.05, 3.0, 0.002, Outcome.NO_EFFECT),
     )
     family = [Claim("Q1", "two-sided", 0.9), Claim("Q3", "greater", 1e-9), Claim("Q2", "two-sided", 0.5)]
     records = decide_look(design, 1, family, first)

@@ -96,6 +96,7 @@ class Evidence:
     effect: float = math.nan
     ci_low: float = math.nan
     ci_high: float = math.nan
+    sd: float = math.nan
 
 
 def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:
@@ -110,7 +111,7 @@ def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:
         p = stats.ttest_1samp(v, 0.0, axis=1, alternative=alternative).pvalue
         low, high = stats.ttest_1samp(v, 0.0, axis=1).confidence_interval(0.95)
         mean = v.mean(axis=1)
-        rows = zip(p, mean, low, high, strict=True)
+        rows = zip(p, mean, low, high, v.std(axis=1, ddof=1), strict=True)
         columns.append([Evidence(claim, alternative, n, *map(float, row)) for row in rows])
     return [list(study) for study in zip(*columns, strict=True)]
 

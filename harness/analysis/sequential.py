@@ -70,6 +70,7 @@ class Evidence(Protocol):
     effect: float
     ci_low: float
     ci_high: float
+    sd: float  # of the per-seed values (NaN for Q1/Q5)
 
 
 @dataclass(frozen=True)
@@ -172,17 +173,27 @@ def repeated_p(p: float, look: int, fractions: Sequence[float], spending: Spendi
 
 
 def repeated_interval(
-    effect: float, sd: float, n: int, look: int, fractions: Sequence[float], spending: Spending, alpha: float
+    effect: float,
+    sd: float,
+    n: int,
+    look: int,
+    fractions: Sequence[float],
+    spending: Spending,
+    alpha: float,
+    alternative: str = "two-sided",
 ) -> tuple[float, float]:
     """Jennison & Turnbull's repeated confidence interval (ch. 9) of a mean per-seed difference:
-    effect +- q * sd / sqrt(n), q the t quantile (n - 1 df) at the two-sided nominal level of the
-    design's level-``alpha`` boundary at ``look``. The intervals of all looks cover the true effect
-    simultaneously with probability >= 1 - alpha."""
+    effect +- q * sd / sqrt(n), q the t quantile (n - 1 df) at the nominal level of the design's
+    level-``alpha`` boundary at ``look``. One-sided claims (``greater``) get a lower bound only (the
+    upper is +inf), so the interval excludes 0 exactly when the claim crosses its boundary. The
+    intervals of all looks cover the true effect simultaneously with probability >= 1 - alpha."""
     if not (np.isfinite(effect) and np.isfinite(sd) and n >= 2):
         return math.nan, math.nan
-    level = float(nominal_p(boundaries(fractions, alpha, spending)[look]))
-    half = stats.t.isf(level / 2, n - 1) * sd / math.sqrt(n)
-    return effect - half, effect + half
+    level = float(nominal_p(boundaries(fractions, alpha, spending, alternative)[look], alternative))
+    if alternative == "two-sided":
+        half = stats.t.isf(level / 2, n - 1) * sd / math.sqrt(n)
+        return effect - half, effect + half
+    return effect - stats.t.isf(level, n - 1) * sd / math.sqrt(n), math.inf
 
 
 @dataclass(frozen=True)
@@ -198,6 +209,7 @@ class ClaimLook:
     effect: float
     ci_low: float
     ci_high: float
+    sd: float
     boundary_z: float
     boundary_p: float
     decision: Outcome
@@ -261,6 +273,7 @@ def decide_look(
                 effect=float(e.effect),
                 ci_low=float(e.ci_low),
                 ci_high=float(e.ci_high),
+                sd=float(e.sd),
                 boundary_z=boundary,
                 boundary_p=float(nominal_p(boundary, e.alternative)),
                 decision=decision,
