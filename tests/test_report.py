@@ -266,3 +266,19 @@ def test_cli_report_without_results_exits_2_with_one_line(tmp_path):
     done = subprocess.run([str(harness), "report", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "results.csv" in done.stderr
+
+
+def test_reading_of_each_verdict():
+    from harness.analysis.families import Family, decide_primary, difference_evidence
+    from harness.report.primary import AGAINST, CANNOT_TELL, SUPPORTS, reading
+
+    def decided(claim: Claim, values: list[float]):
+        series = pd.Series(values, index=pd.Index(range(len(values)), name="seed"))
+        return decide_primary((difference_evidence(Family.PRIMARY, claim, "", series),), 0.05, 0.05)[0]
+
+    assert reading(decided(Claim.Q3, [0.1, 0.12, 0.09, 0.11, 0.1])) == SUPPORTS
+    assert reading(decided(Claim.Q3, [0.004, -0.003, 0.001, 0.002, -0.001, 0.0, 0.003, -0.002])) == AGAINST
+    assert reading(decided(Claim.Q2, [-0.1, -0.12, -0.09, -0.11, -0.1])) == SUPPORTS  # fresh beats shared
+    assert reading(decided(Claim.Q2, [0.1, 0.12, 0.09, 0.11, 0.1])) == AGAINST
+    opposite = reading(decided(Claim.Q4, [-0.1, -0.12, -0.09, -0.11, -0.1]))
+    assert opposite.startswith(CANNOT_TELL) and "opposite to the claim" in opposite

@@ -22,7 +22,9 @@ def reading(d: Decision) -> str:
         return AGAINST if d.verdict is Verdict.NO_EFFECT else CANNOT_TELL
     if d.verdict is Verdict.REAL:
         return SUPPORTS
-    return AGAINST if d.verdict is Verdict.NO_EFFECT else CANNOT_TELL
+    if d.verdict is Verdict.NO_EFFECT:
+        return AGAINST
+    return f"{CANNOT_TELL} (the interval lies below 0, opposite to the claim)" if d.ci_high < 0 else CANNOT_TELL
 
 
 def line(d: Decision) -> str:
