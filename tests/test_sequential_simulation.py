@@ -1,14 +1,12 @@
 """The sequential procedure on simulated studies: family-wise error under no effect, and how soon a
 real effect is decided.
 
-The simulator is image-level: each seed has its own test images per actor, shared by every model
-of that seed, with a difficulty per image; each model's per-image outcome is a latent normal that
-a child model inherits from its parent in the prefix tree (correlation ``LINEAGE``) plus its own
-part, thresholded so that the model's true accuracy is the node mean of ``simulate.node_means``
-(plus per-seed effects). The five pooled per-seed claim values are then computed as
-``harness.analysis.questions`` defines them, vectorised over seeds so that thousands of studies
-run in seconds; at each look Q2-Q4 get scipy's t-test and Q1/Q5 the Friedman test (chi-square
-approximation here; the harness uses the exact permutation version, which is never more liberal).
+The accuracies come from the realistic simulator of ``tests/simulate.py`` (image-level: each
+seed's test images shared by all its models, negatives shared across actors, image difficulty,
+abilities inherited along the prefix tree). The five pooled per-seed claim values are then
+computed as ``harness.analysis.questions`` defines them, vectorised over studies and seeds so that
+thousands of studies run in seconds; at each look Q2-Q4 get scipy's t-test and Q1/Q5 the
+Friedman test (chi-square approximation here; the harness runs the exact permutation version).
 """
 
 from __future__ import annotations
@@ -20,7 +18,8 @@ from itertools import permutations
 import numpy as np
 import pytest
 from scipy import stats
-from simulate import node_index, node_means
+from simulate import node_index
+from simulate import simulate_accuracies as simulate_nodes
 
 from harness.analysis.sequential import Design, Outcome, decide_look
 
@@ -28,11 +27,8 @@ ACTORS = ("A", "B", "C")
 K = len(ACTORS)
 ORDERS = list(permutations(range(K)))
 PATHS = [p for depth in range(K + 1) for p in permutations(range(K), depth)]
-N_TEST = 45  # test images per actor and seed (LFW's defaults give about 90)
-DIFFICULTY = 0.5  # share of an outcome's latent variance that is the image's difficulty
-LINEAGE = 0.7  # correlation of a model's own latent part with its parent's
-SEED_SD, SEED_ACTOR_SD = 0.03, 0.02
 ALTERNATIVES = {"Q1": "two-sided", "Q2": "two-sided", "Q3": "greater", "Q4": "greater", "Q5": "two-sided"}
+CHUNK = 100  # studies simulated at once (memory)
 
 
 def node_key(path: tuple[int, ...], j: int) -> tuple[str, str, str]:
@@ -43,22 +39,10 @@ def node_key(path: tuple[int, ...], j: int) -> tuple[str, str, str]:
     return ("shared", ">".join(ACTORS[a] for a in path), ACTORS[j])
 
 
-def simulate_accuracies(rng: np.random.Generator, studies: int, n_seeds: int, **effects: float) -> dict:
+def simulate_accuracies(rng: np.random.Generator, studies: int, n_seeds: int, **effects) -> dict:
     """Accuracy of every node of every seed of every study on every actor: path -> (studies, seeds, actors)."""
-    means, index = node_means(ACTORS, **effects), node_index(ACTORS)
-    shape = (studies, n_seeds, K)
-    seed_effect = rng.normal(0, SEED_SD, (*shape[:2], 1)) + rng.normal(0, SEED_ACTOR_SD, shape)
-    difficulty = rng.standard_normal((*shape, N_TEST))
-    own: dict[tuple, np.ndarray] = {}
-    accuracy = {}
-    for path in PATHS:  # parents come before children
-        fresh = rng.standard_normal((*shape, N_TEST))
-        own[path] = LINEAGE * own[path[:-1]] + math.sqrt(1 - LINEAGE**2) * fresh if path else fresh
-        latent = math.sqrt(DIFFICULTY) * difficulty + math.sqrt(1 - DIFFICULTY) * own[path]
-        true = np.array([means[index[node_key(path, j)]] for j in range(K)]) + (seed_effect if path else 0)
-        threshold = stats.norm.ppf(np.clip(true, 1e-3, 1 - 1e-3))
-        accuracy[path] = (latent < threshold[..., None]).mean(axis=-1)
-    return accuracy
+    values, index = simulate_nodes(studies, n_seeds, ACTORS, rng=rng, **effects), node_index(ACTORS)
+    return {path: np.stack([values[..., index[node_key(path, j)]] for j in range(K)], axis=-1) for path in PATHS}
 
 
 def claim_values(acc: dict[tuple, np.ndarray]) -> dict[str, np.ndarray]:
@@ -137,8 +121,8 @@ def run_sequential(design: Design, values: dict[str, np.ndarray]) -> list[tuple[
 def studies(design: Design, rng: np.random.Generator, count: int, **effects) -> list[tuple[dict, dict, int]]:
     """``count`` simulated sequential studies, simulated in chunks to bound memory."""
     out = []
-    for chunk in range(0, count, 250):
-        size = min(250, count - chunk)
+    for chunk in range(0, count, CHUNK):
+        size = min(CHUNK, count - chunk)
         out += run_sequential(design, claim_values(simulate_accuracies(rng, size, design.max_seeds, **effects)))
     return out
 
