@@ -65,10 +65,9 @@ def parse_budget(text: str | None) -> float | None:
     if text is None:
         return None
     compact = text.strip().lower().replace(" ", "")
-    parts = re.fullmatch(r"((\d+(\.\d+)?)[hms])+", compact)
     if re.fullmatch(r"\d+(\.\d+)?", compact):
         seconds = float(compact)
-    elif parts:
+    elif re.fullmatch(r"(\d+(\.\d+)?[hms])+", compact):
         seconds = sum(float(n) * UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([hms])", compact))
     else:
         raise HarnessError(f"--budget must be a duration such as 2h, 90m, 1h30m or 600s, not '{text}'")
@@ -152,9 +151,9 @@ def run_auto(
             continue
         if not open_claims(records):
             return Result(Stop.DECIDED, seeds, records, per_seed)
-        finished = {node.seed for node in store.finished()}
-        missing = sum(seed not in finished for seed in range(first, first + n))
-        eta = missing * per_seed
+        finished = store.finished()
+        missing = sum(node not in finished for node in plan(actors, list(range(first, first + n))))
+        eta = missing / nodes_per_seed * per_seed
         spent = spent_before + time.monotonic() - started
         if budget is not None and math.isfinite(eta) and spent + eta > budget:
             return Result(Stop.BUDGET, seeds, records, per_seed)
