@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,7 +30,6 @@ from harness.analysis.sequential import (
     repeated_interval,
     repeated_p,
 )
-from harness.errors import HarnessError
 from harness.study import plan
 
 if TYPE_CHECKING:
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
 
 CLAIMS = 5  # the primary family: Q1..Q5
 SUMMARY = "sequential.json"
-UNITS = {"h": 3600, "m": 60, "s": 1}
 FLOAT_FIELDS = ("alpha", "p", "effect", "ci_low", "ci_high", "sd", "boundary_z", "boundary_p")
 
 
@@ -49,31 +46,6 @@ class Stop(StrEnum):
     DECIDED = "every claim decided"
     MAX_SEEDS = "max seeds reached"
     BUDGET = "the next look would exceed the budget"
-
-
-def parse_seeds(text: str) -> int | None:
-    """``--seeds``: a positive number of seeds (a fixed design), or ``auto`` (None)."""
-    if text.strip().lower() == "auto":
-        return None
-    if not text.strip().isdigit() or int(text) < 1:
-        raise HarnessError(f"--seeds must be a positive number of seeds or 'auto', not '{text}'")
-    return int(text)
-
-
-def parse_budget(text: str | None) -> float | None:
-    """``--budget`` as seconds: e.g. ``2h``, ``90m``, ``1h30m``, ``600s`` or ``600``."""
-    if text is None:
-        return None
-    compact = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", compact):
-        seconds = float(compact)
-    elif re.fullmatch(r"(\d+(\.\d+)?[hms])+", compact):
-        seconds = sum(float(n) * UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([hms])", compact))
-    else:
-        raise HarnessError(f"--budget must be a duration such as 2h, 90m, 1h30m or 600s, not '{text}'")
-    if seconds <= 0:
-        raise HarnessError(f"--budget must be positive, not '{text}'")
-    return seconds
 
 
 def stored_looks(looks: pd.DataFrame) -> list[ClaimLook]:

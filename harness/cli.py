@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import math
+import re
 import time
 import typing
 from contextlib import contextmanager
@@ -21,10 +22,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.analysis.sequential import Spending
-from harness.auto import parse_budget, parse_seeds
 from harness.errors import HarnessError
-from harness.schema import Metric
+from harness.schema import Metric, Spending
 
 if TYPE_CHECKING:
     from harness.data import DataConfig
@@ -310,6 +309,34 @@ def replicate(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=2, default=float))
         console.print(f"wrote {out}")
+
+
+BUDGET_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_seeds(text: str) -> int | None:
+    """``--seeds``: a positive number of seeds (a fixed design), or ``auto`` (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise HarnessError(f"--seeds must be a positive number of seeds or 'auto', not '{text}'")
+    return int(text)
+
+
+def parse_budget(text: str | None) -> float | None:
+    """``--budget`` as seconds: e.g. ``2h``, ``90m``, ``1h30m``, ``600s`` or ``600``."""
+    if text is None:
+        return None
+    compact = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", compact):
+        seconds = float(compact)
+    elif re.fullmatch(r"(\d+(\.\d+)?[hms])+", compact):
+        seconds = sum(float(n) * BUDGET_UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([hms])", compact))
+    else:
+        raise HarnessError(f"--budget must be a duration such as 2h, 90m, 1h30m or 600s, not '{text}'")
+    if seconds <= 0:
+        raise HarnessError(f"--budget must be positive, not '{text}'")
+    return seconds
 
 
 def _alpha(value: float) -> float:

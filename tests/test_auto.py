@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from test_permute import SMALL, harness_process, invoke, results
 
-from harness.auto import parse_budget, parse_seeds
+from harness.cli import parse_budget, parse_seeds
 from harness.errors import HarnessError
 from harness.report.sequential import HEADING
 

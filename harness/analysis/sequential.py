@@ -41,15 +41,23 @@ from typing import Protocol
 import numpy as np
 from scipy import optimize, stats
 
+from harness.schema import Spending
+
+__all__ = [
+    "ClaimLook",
+    "Design",
+    "Outcome",
+    "Spending",
+    "boundaries",
+    "crossing_probability",
+    "decide_look",
+    "nominal_p",
+    "repeated_interval",
+    "repeated_p",
+]
+
 TOLERANCE = 1e-5  # absolute and relative; boundaries come out within about 1e-4 on the z scale
 INTEGRATION_SEED = 20130101
-
-
-class Spending(StrEnum):
-    """The shape of the boundaries over the looks."""
-
-    POCOCK = "pocock"  # the same nominal level at every look
-    OBF = "obf"  # O'Brien-Fleming: very strict early, close to the fixed-sample level at the end
 
 
 class Outcome(StrEnum):
