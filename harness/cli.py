@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import math
+import re
 import time
 import typing
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from harness.choices import (
     Protocol,
 )
 from harness.errors import HarnessError
-from harness.schema import Metric
+from harness.schema import Metric, Spending
 
 if TYPE_CHECKING:
     from harness.data import DataConfig
@@ -234,6 +235,27 @@ def data(
     console.print(f"dataset fingerprint: {loaded.fingerprint}")
 
 
+class TrainingBar:
+    """The per-node callback of a rich progress bar; ``restart`` points it at a new batch."""
+
+    def __init__(self, bar, task, verbose: bool):
+        self.bar, self.task, self.verbose = bar, task, verbose
+
+    def __call__(self, result) -> None:
+        self.bar.advance(self.task)
+        if self.verbose:
+            node = result.node
+            accuracy = {e["eval_actor"]: round(e["accuracy"], 3) for e in result.evaluations}
+            self.bar.console.print(
+                f"seed {node.seed} {node.name or '(untrained)'}: {result.seconds:.1f} s, accuracy {accuracy}",
+                highlight=False,
+            )
+
+    def restart(self, description: str, total: int, completed: int) -> TrainingBar:
+        self.bar.reset(self.task, total=total, completed=completed, description=description)
+        return self
+
+
 @contextmanager
 def training_progress(total: int, skipped: int, verbose: bool):
     """A rich bar over trainings (done/total, elapsed, ETA); yields the per-node callback."""
@@ -255,19 +277,7 @@ def training_progress(total: int, skipped: int, verbose: bool):
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("trainings", total=total, completed=skipped)
-
-        def on_node(result) -> None:
-            bar.advance(task)
-            if verbose:
-                node = result.node
-                accuracy = {e["eval_actor"]: round(e["accuracy"], 3) for e in result.evaluations}
-                bar.console.print(
-                    f"seed {node.seed} {node.name or '(untrained)'}: {result.seconds:.1f} s, accuracy {accuracy}",
-                    highlight=False,
-                )
-
-        yield on_node
+        yield TrainingBar(bar, bar.add_task("trainings", total=total, completed=skipped), verbose)
 
 
 def print_matrices(results: Path) -> None:
@@ -356,57 +366,32 @@ def replicate(
         console.print(f"wrote {out}")
 
 
-@app.command()
-@with_data_options(Protocol.DISJOINT, "disjoint (leak-free) or original.")
-def permute(
-    data: DataConfig,
-    seeds: Annotated[int, typer.Option(min=1, help="Number of seeds.")] = 5,
-    first_seed: Annotated[int, typer.Option(min=0, help="Seeds run from this one.")] = 0,
-    epochs: EpochsOpt = 60,
-    precision: PrecisionOpt = Precision.FLOAT32,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory (default: reports/<derived from the config>).")
-    ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Local processes training in parallel.")] = 1,
-    threads: Annotated[
-        int | None, typer.Option(min=1, help="TensorFlow threads per worker (default cores/workers).")
-    ] = None,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler to run on instead.")] = None,
-    metric: Annotated[
-        Metric, typer.Option(help="The primary metric, recorded in config.json before any result.")
-    ] = Metric.ACCURACY,
-    verbose: VerboseOpt = False,
-) -> None:
-    """Every order of the actors over N seeds, with fresh models and controls; resumable."""
-    from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
-    from harness.run import open_run
-    from harness.store import check_run_dir, default_run_dir, run_record
-    from harness.study import check_actors, plan
-    from harness.train import TrainConfig
+BUDGET_UNITS = {"h": 3600, "m": 60, "s": 1}
 
-    study = StudyConfig(
-        data, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + seeds))
-    )
-    run_dir = out or default_run_dir(study.to_dict())
-    check_run_dir(run_dir)
-    loaded = load(data)
-    check_actors(loaded.actors)
-    threads = threads_per_worker(workers, scheduler, threads)
-    started = time.time()
-    with make_executor(loaded, workers, scheduler, threads) as executor:
-        execution = {"workers": executor.slots, "threads_per_worker": threads, "scheduler": scheduler}
-        config = study.to_dict() | {"metric": str(metric)}  # the pre-specified primary metric
-        with open_run(run_dir, run_record(config, loaded, execution)) as run:
-            total = len(plan(loaded.actors, list(study.seeds)))
-            with training_progress(total, run.skipped, verbose) as on_node:
-                run_study(study, loaded.actors, run.store, executor, on_node, warn)
-    rate = f"{run.images_per_second:.0f} images/s while training" if run.images_per_second else "no training"
-    console.print(
-        f"{run.ran} nodes run (trainings and the untrained models' evaluations), {run.skipped} already stored; "
-        f"wall time {time.time() - started:.0f} s; {rate}; results in {run.results}"
-    )
-    print_matrices(run.results)
-    report(run_dir)
+
+def parse_seeds(text: str) -> int | None:
+    """``--seeds``: a positive number of seeds (a fixed design), or ``auto`` (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        raise HarnessError(f"--seeds must be a positive number of seeds or 'auto', not '{text}'")
+    return int(text)
+
+
+def parse_budget(text: str | None) -> float | None:
+    """``--budget`` as seconds: e.g. ``2h``, ``90m``, ``1h30m``, ``600s`` or ``600``."""
+    if text is None:
+        return None
+    compact = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", compact):
+        seconds = float(compact)
+    elif re.fullmatch(r"(\d+(\.\d+)?[hms])+", compact):
+        seconds = sum(float(n) * BUDGET_UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([hms])", compact))
+    else:
+        raise HarnessError(f"--budget must be a duration such as 2h, 90m, 1h30m or 600s, not '{text}'")
+    if seconds <= 0:
+        raise HarnessError(f"--budget must be positive, not '{text}'")
+    return seconds
 
 
 def _alpha(value: float) -> float:
@@ -435,6 +420,125 @@ MinEffectOpt = Annotated[
         help="Smallest effect worth detecting (> 0, in metric units): equivalence bound and power target.",
     ),
 ]
+
+
+@app.command()
+@with_data_options(Protocol.DISJOINT, "disjoint (leak-free) or original.")
+def permute(
+    data: DataConfig,
+    seeds: Annotated[
+        str, typer.Option(help="Number of seeds (a fixed design), or 'auto': look every --look-every seeds.")
+    ] = "5",
+    first_seed: Annotated[int, typer.Option(min=0, help="Seeds run from this one.")] = 0,
+    epochs: EpochsOpt = 60,
+    precision: PrecisionOpt = Precision.FLOAT32,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory (default: reports/<derived from the config>).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Local processes training in parallel.")] = 1,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="TensorFlow threads per worker (default cores/workers).")
+    ] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a Dask scheduler to run on instead.")] = None,
+    metric: Annotated[
+        Metric, typer.Option(help="The primary metric, recorded in config.json before any result.")
+    ] = Metric.ACCURACY,
+    max_seeds: Annotated[int, typer.Option(min=1, help="--seeds auto: stop at this many seeds.")] = 20,
+    look_every: Annotated[int, typer.Option(min=1, help="--seeds auto: test the claims after every N seeds.")] = 5,
+    budget: Annotated[
+        str | None, typer.Option(help="--seeds auto: stop before a look that would end after this (e.g. 2h, 90m).")
+    ] = None,
+    spending: Annotated[
+        Spending, typer.Option(help="--seeds auto: Pocock or O'Brien-Fleming boundaries.")
+    ] = Spending.POCOCK,
+    alpha: AlphaOpt = 0.05,
+    min_effect: MinEffectOpt = 0.05,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Every order of the actors over N seeds, with fresh models and controls; resumable.
+
+    With --seeds auto, seeds are trained in batches and the five claims tested after each batch
+    against group-sequential boundaries, until every claim is decided, --max-seeds, or --budget.
+    """
+    from harness.analysis.sequential import Design
+
+    fixed = parse_seeds(seeds)
+    try:
+        design = None if fixed else Design(max_seeds, look_every, spending, alpha, min_effect)
+    except ValueError as error:
+        raise HarnessError(f"--look-every {look_every}: {error}") from None
+    budget_seconds = parse_budget(budget)
+    from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
+    from harness.run import open_run
+    from harness.store import check_run_dir, default_run_dir, run_record
+    from harness.study import check_actors, plan
+    from harness.train import TrainConfig
+
+    count = fixed or max_seeds
+    study = StudyConfig(
+        data, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + count))
+    )
+    design_record = design.to_dict() if design else None
+    run_dir = out or default_run_dir(study.to_dict() | ({"design": design_record} if design else {}))
+    check_run_dir(run_dir)
+    loaded = load(data)
+    check_actors(loaded.actors)
+    threads = threads_per_worker(workers, scheduler, threads)
+    started = time.time()
+    with make_executor(loaded, workers, scheduler, threads) as executor:
+        execution = {"workers": executor.slots, "threads_per_worker": threads, "scheduler": scheduler}
+        # the pre-specified primary metric, and the sequential design (None: a fixed number of seeds)
+        config = study.to_dict() | {"metric": str(metric), "design": design_record}
+        with open_run(run_dir, run_record(config, loaded, execution)) as run:
+            if note := run.store.legacy_note():
+                console.print(note, highlight=False, soft_wrap=True)
+            total = len(plan(loaded.actors, list(study.seeds)))
+            with training_progress(total, run.skipped, verbose) as on_node:
+                if design is None:
+                    run_study(study, loaded.actors, run.store, executor, on_node, warn)
+                else:
+                    sequential = run_sequential(
+                        design, str(metric), study, loaded.actors, run.store, executor, budget_seconds, on_node
+                    )
+    rate = f"{run.images_per_second:.0f} images/s while training" if run.images_per_second else "no training"
+    console.print(
+        f"{run.ran} nodes run (trainings and the untrained models' evaluations), {run.skipped} already stored; "
+        f"wall time {time.time() - started:.0f} s; {rate}; results in {run.results}"
+    )
+    if design is not None:
+        console.print(f"sequential design stopped after {sequential.seeds} seeds: {sequential.stop}", highlight=False)
+    print_matrices(run.results)
+    report(run_dir)
+
+
+def run_sequential(design, metric: str, study, actors: list[str], store, executor, budget, bar: TrainingBar):
+    """The --seeds auto loop (harness.auto) with a line per look and the bar reset per batch."""
+    from harness.auto import run_auto, summary, write_summary
+    from harness.study import plan
+
+    def on_batch(batch):
+        eta = "unknown" if math.isnan(batch.eta_seconds) else f"about {batch.eta_seconds / 60:.1f} min"
+        bar.bar.console.print(
+            f"look {batch.look + 1} of {batch.looks} at {batch.seeds} seeds; open claims: "
+            f"{', '.join(batch.open_claims)}; ETA to this look: {eta}",
+            highlight=False,
+        )
+        seeds = list(range(study.seeds[0], study.seeds[0] + batch.seeds))
+        done = store.finished()
+        nodes = plan(actors, seeds)
+        return bar.restart(f"look {batch.look + 1}/{batch.looks}", len(nodes), sum(n in done for n in nodes))
+
+    spent = float(store.table("sessions")["wall_seconds"].sum())
+    result = run_auto(design, metric, study, actors, store, executor, budget, spent, on_batch, warn)
+    for record in result.looks:
+        bar.bar.console.print(
+            f"look {record.look + 1} ({record.seeds} seeds) {record.claim}: p = {record.p:.4g}, "
+            f"boundary p = {record.boundary_p:.4g} (z = {record.boundary_z:.3f}, alpha {record.alpha:.4g}): "
+            f"{record.decision}",
+            highlight=False,
+        )
+    write_summary(store.run_dir, summary(design, result, metric, budget))
+    return result
 
 
 @app.command()

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from harness.data import DataConfig, Dataset, make_split, stage_arrays
+import pandas as pd
+
+from harness.data import DataConfig, Dataset, make_split, stage_arrays, stage_ids
 from harness.errors import HarnessError
 from harness.metrics import score
 from harness.study import Node, children, init_sequence, node_sequence, plan, split_sequence
@@ -45,6 +47,13 @@ class StudyConfig:
         return {**self.data.to_dict(), **asdict(self.train), "seeds": list(self.seeds)}
 
 
+PREDICTION_COLUMNS = ("eval_actor", "image", "label", "probability")
+
+
+def no_predictions() -> pd.DataFrame:
+    return pd.DataFrame(columns=PREDICTION_COLUMNS)
+
+
 @dataclass
 class NodeResult:
     node: Node
@@ -52,6 +61,7 @@ class NodeResult:
     n_train: int
     seconds: float
     snapshot: Snapshot | None = field(default=None, repr=False)
+    predictions: pd.DataFrame = field(default_factory=no_predictions, repr=False)  # one row per test image
 
 
 def load_state(lrn: Learner, config: StudyConfig, node: Node, parent: Snapshot | None) -> None:
@@ -75,12 +85,18 @@ def run_node(
         x, y = stage_arrays(dataset, split, node.path[-1], "train")
         seconds = lrn.train(x, y, config.train, node_sequence(node))
         n_train = len(x) * config.train.epochs
-    evaluations = []
+    evaluations, predictions = [], []
     for actor in dataset.actors:
         x, y = stage_arrays(dataset, split, actor, "test")
-        evaluations.append({"eval_actor": actor, **score(y, lrn.predict(x))})
+        probability = lrn.predict(x)
+        evaluations.append({"eval_actor": actor, **score(y, probability)})
+        ids = stage_ids(dataset, split, actor, "test")
+        predictions.append(
+            pd.DataFrame({"eval_actor": actor, "image": ids, "label": y.astype(int), "probability": probability})
+        )
     has_children = 0 < len(node.path) < len(dataset.actors)
-    return NodeResult(node, evaluations, n_train, seconds, lrn.snapshot() if has_children else None)
+    snapshot = lrn.snapshot() if has_children else None
+    return NodeResult(node, evaluations, n_train, seconds, snapshot, pd.concat(predictions, ignore_index=True))
 
 
 # Local processes get the dataset once, at start-up, instead of with every task.
@@ -292,7 +308,7 @@ def run_study(
                 if node in rebuild:
                     rebuild.discard(node)
                     continue
-                store.commit(node, result.n_train, result.seconds, result.evaluations)
+                store.commit(node, result.n_train, result.seconds, result.evaluations, result.predictions)
                 done.add(node)
                 ran += 1
                 parent = node.parent

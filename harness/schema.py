@@ -2,7 +2,22 @@
 
 from enum import StrEnum
 
-METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "tp", "fp", "tn", "fn", "n_test")
+METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "tp",
+    "fp",
+    "tn",
+    "fn",
+    "n_test",
+    "log_loss",
+    "brier",
+    "p_true",
+)
 CSV_COLUMNS = ("seed", "condition", "order", "stage", "trained_actor", "eval_actor", "position", *METRICS)
 
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -20,3 +35,11 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 
 Metric = StrEnum("Metric", {name.upper(): name for name in HIGHER_IS_BETTER})
 """The metrics ``--metric`` accepts (typer lists and enforces them)."""
+
+
+class Spending(StrEnum):
+    """The shape of group-sequential boundaries over the looks (``--spending``; used by
+    ``harness.analysis.sequential``, declared here so the CLI needs no scipy to offer it)."""
+
+    POCOCK = "pocock"  # the same nominal level at every look
+    OBF = "obf"  # O'Brien-Fleming: very strict early, close to the fixed-sample level at the end

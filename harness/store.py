@@ -28,6 +28,8 @@ from harness.files import atomic_write, remove_leftovers, replacing
 from harness.schema import METRICS
 from harness.study import Node, conditions
 
+NEW_METRICS = ("log_loss", "brier", "p_true")  # what stores made before per-image predictions lack
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS trainings (
     seed INTEGER, path TEXT, stage INTEGER, trained_actor TEXT,
@@ -38,7 +40,29 @@ CREATE TABLE IF NOT EXISTS evaluations (
     PRIMARY KEY (seed, path, eval_actor));
 CREATE TABLE IF NOT EXISTS sessions (
     started REAL, finished REAL, wall_seconds REAL, trainings_run INTEGER, trainings_skipped INTEGER);
+CREATE TABLE IF NOT EXISTS predictions (
+    seed INTEGER, path TEXT, eval_actor TEXT, image TEXT, label INTEGER, probability REAL,
+    PRIMARY KEY (seed, path, eval_actor, image)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS looks (
+    look INTEGER, seeds INTEGER, claim TEXT, alternative TEXT, alpha REAL, p REAL, effect REAL,
+    ci_low REAL, ci_high REAL, sd REAL, boundary_z REAL, boundary_p REAL, decision TEXT, recorded REAL,
+    PRIMARY KEY (look, claim));
 """
+LOOK_COLUMNS = (
+    "look",
+    "seeds",
+    "claim",
+    "alternative",
+    "alpha",
+    "p",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "sd",
+    "boundary_z",
+    "boundary_p",
+    "decision",
+)
 
 
 def check_writable(run_dir: Path) -> None:
@@ -168,6 +192,28 @@ class Store:
         remove_leftovers(run_dir)
         self.db = sqlite3.connect(run_dir / "results.sqlite")
         self.db.executescript(SCHEMA)
+        self.add_missing_metric_columns()
+
+    def add_missing_metric_columns(self) -> None:
+        """A store from an older harness lacks newer metric columns: add them (empty for its rows)."""
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(evaluations)")}
+        with self.db:
+            for metric in METRICS:
+                if metric not in present:
+                    self.db.execute(f"ALTER TABLE evaluations ADD COLUMN {metric} REAL")
+
+    def legacy_note(self) -> str | None:
+        """One line when stored nodes predate per-image predictions (an older harness made them)."""
+        total, without = self.db.execute(
+            "SELECT COUNT(*), SUM(NOT EXISTS (SELECT 1 FROM predictions p WHERE p.seed = t.seed AND p.path = t.path)) "
+            "FROM trainings t"
+        ).fetchone()
+        if not without:
+            return None
+        return (
+            f"note: {without} of the {total} nodes stored in {self.run_dir} were made by an older harness: they have "
+            f"no per-image predictions and no {', '.join(NEW_METRICS)} (empty in results.csv); new nodes have them"
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -176,8 +222,15 @@ class Store:
         rows = self.db.execute("SELECT seed, path FROM trainings").fetchall()
         return {Node(seed, tuple(path.split(">")) if path else ()) for seed, path in rows}
 
-    def commit(self, node: Node, n_train: int, seconds: float, evaluations: list[dict]) -> None:
-        """Store one node's training record and all its evaluations in one transaction."""
+    def commit(
+        self,
+        node: Node,
+        n_train: int,
+        seconds: float,
+        evaluations: list[dict],
+        predictions: pd.DataFrame | None = None,
+    ) -> None:
+        """Store one node's training record, its evaluations and its per-image predictions in one transaction."""
         rate = n_train / seconds if seconds > 0 else None
         with self.db:
             self.db.execute(
@@ -194,9 +247,37 @@ class Store:
                 ),
             )
             self.db.executemany(
-                f"INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, {', '.join('?' * len(METRICS))})",
+                f"INSERT OR REPLACE INTO evaluations (seed, path, eval_actor, {', '.join(METRICS)}) "
+                f"VALUES (?, ?, ?, {', '.join('?' * len(METRICS))})",
                 [(node.seed, node.name, e["eval_actor"], *(e[m] for m in METRICS)) for e in evaluations],
             )
+            if predictions is not None:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?)",
+                    zip(
+                        [node.seed] * len(predictions),
+                        [node.name] * len(predictions),
+                        predictions["eval_actor"],
+                        predictions["image"],
+                        predictions["label"].astype(int).tolist(),
+                        predictions["probability"].astype(float).tolist(),
+                        strict=True,
+                    ),
+                )
+
+    def record_look(self, records: list[dict]) -> None:
+        """One sequential look (every claim tested at it, with ``LOOK_COLUMNS``) in one transaction;
+        a look is recorded once and never replaced."""
+        recorded = time.time()
+        with self.db:
+            self.db.executemany(
+                f"INSERT INTO looks VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
+                [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in records],
+            )
+
+    def looks(self) -> pd.DataFrame:
+        """Every recorded look's claims, in look order."""
+        return pd.read_sql_query(f"SELECT {', '.join(LOOK_COLUMNS)} FROM looks ORDER BY look, rowid", self.db)
 
     def record_session(self, started: float, run: int, skipped: int) -> None:
         finished = time.time()
@@ -209,7 +290,7 @@ class Store:
         return pd.read_sql_query(f"SELECT * FROM {name}", self.db)
 
     def export(self, actors: list[str]) -> Path:
-        """Write results.csv (one tidy row per evaluation), trainings.csv and sessions.csv."""
+        """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv."""
         evaluations = self.table("evaluations")
         for count in ("tp", "fp", "tn", "fn", "n_test"):
             evaluations[count] = evaluations[count].astype(int)
@@ -222,7 +303,15 @@ class Store:
         for column in ("started", "finished"):
             sessions[column] = pd.to_datetime(sessions[column], unit="s", utc=True)
         atomic_write(self.run_dir / "sessions.csv", sessions.to_csv(index=False))
+        self.export_predictions()
         return self.run_dir / "results.csv"
+
+    def export_predictions(self) -> Path:
+        """predictions.parquet: one row per (seed, node path, eval_actor, image), written atomically."""
+        file = self.run_dir / "predictions.parquet"
+        with replacing(file) as partial:
+            self.table("predictions").to_parquet(partial, index=False)
+        return file
 
     # Snapshots let a resumed run branch from nodes a previous process finished.
     def snapshot_file(self, node: Node) -> Path:

@@ -80,11 +80,11 @@ def frame_from_nodes(actors: tuple[str, ...], values: np.ndarray, seeds=None, n_
     correct = np.rint(np.clip(acc, 0, 1) * n_test).astype(int)
     tp = np.minimum(correct // 2, pos)
     tn = np.minimum(correct - tp, n_test - pos)
-    for col in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc"):
+    for col in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "p_true"):
         out[col] = acc
     out["tp"], out["fn"], out["tn"], out["fp"] = tp, pos - tp, tn, n_test - pos - tn
     out["n_test"] = n_test
-    return out[list(CSV_COLUMNS)]
+    return out.reindex(columns=list(CSV_COLUMNS))  # log_loss and brier are not simulated: NaN
 
 
 @lru_cache(maxsize=16)

@@ -501,5 +501,6 @@ def test_duplicated_rows_and_bad_metrics():
     assert "is not a metric" in bad(df, "seed") and "is not a metric" in bad(df, "auc")
     assert "lacks column(s) eval_actor" in bad(df.drop(columns=["eval_actor"]))
     assert "has no rows" in bad(df.iloc[:0])
-    assert "lacks column(s) log_loss" in bad(df, "log_loss")
+    assert "lacks column(s) log_loss" in bad(df.drop(columns=["log_loss"]), "log_loss")
+    assert "column log_loss has no values" in bad(df, "log_loss")  # the simulator leaves it empty
     assert len(analyse(df.assign(stage=df["stage"].astype(float)), "f1", 0.05, 0.05).exploratory) == 13

@@ -28,6 +28,7 @@ from harness.errors import HarnessError
 
 NEGATIVES = "negatives"
 SEPARATORS = (">", ",")  # of actors in an order (A>B) and in a list (A,B)
+ID_HASH_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Dataset:
     fingerprint: str
     duplicates: list[tuple[str, Path, str, Path]]  # (class, path, class, path) with equal pixels
     source: Path
+    image_ids: dict[str, list[str]] = field(default_factory=dict)  # per actor and NEGATIVES, as in the sets
 
     @property
     def skipped(self) -> list[tuple[Path, str]]:
@@ -120,6 +122,25 @@ def fingerprint(sets: dict[str, ImageSet], image_size: int) -> str:
         for content in sets[label].content_sha256:
             digest.update(content.encode())
     return digest.hexdigest()[:16]
+
+
+def image_ids(image_set: ImageSet, root: Path) -> list[str]:
+    """Stable ids of a set's images: the path relative to the data root plus a short content hash.
+
+    The same file gets the same id in every seed and every model, so per-image predictions of a
+    seed's models line up; the hash tells a file replaced under the same name apart.
+    """
+
+    def relative(path: Path) -> str:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    return [
+        f"{relative(path)}#{content[:ID_HASH_CHARS]}"
+        for path, content in zip(image_set.paths, image_set.content_sha256, strict=True)
+    ]
 
 
 def catalog_for(config: DataConfig) -> Catalog:
@@ -186,6 +207,7 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
                 f"{label}: only {len(image_set.paths)} usable images in {where} ({files}); "
                 f"need at least {MIN_IMAGES}: add images or choose another actor"
             )
+    ids = {label: image_ids(image_set, catalog.root) for label, image_set in sets.items()}
     negatives = sets.pop(NEGATIVES)
     return Dataset(
         actors=list(catalog.actors),
@@ -194,4 +216,5 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
         fingerprint=fingerprint({**sets, NEGATIVES: negatives}, config.image_size),
         duplicates=find_duplicates({**sets, NEGATIVES: negatives}),
         source=catalog.root,
+        image_ids=ids,
     )

@@ -14,7 +14,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from harness.choices import Protocol
-from harness.data.dataset import Dataset
+from harness.data.dataset import NEGATIVES, Dataset
 
 TEST_SIZE = 0.3
 ORIGINAL_RANDOM_STATE = 42
@@ -75,23 +75,31 @@ def make_split(dataset: Dataset, protocol: Protocol, seed_sequence: np.random.Se
     return disjoint_split(dataset, seed_sequence)
 
 
+def part_indices(split: Split, actor: str, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into the actor's positives and into the negatives of its ``train`` or ``test`` part."""
+    indices = split[actor]
+    return getattr(indices, f"{part}_pos"), getattr(indices, f"{part}_neg")
+
+
 def stage_arrays(dataset: Dataset, split: Split, actor: str, part: str) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels (1 = this actor) of one actor's ``train`` or ``test`` part."""
-    indices = split[actor]
-    pos = getattr(indices, f"{part}_pos")
-    neg = getattr(indices, f"{part}_neg")
+    pos, neg = part_indices(split, actor, part)
     x = np.concatenate([dataset.positives[actor].pixels[pos], dataset.negatives.pixels[neg]])
     y = np.r_[np.ones(len(pos), np.float32), np.zeros(len(neg), np.float32)]
     return x, y
+
+
+def stage_ids(dataset: Dataset, split: Split, actor: str, part: str) -> list[str]:
+    """The image ids of ``stage_arrays``' rows, in the same order."""
+    pos, neg = part_indices(split, actor, part)
+    return [dataset.image_ids[actor][i] for i in pos] + [dataset.image_ids[NEGATIVES][i] for i in neg]
 
 
 def leaks(dataset: Dataset, split: Split) -> list[tuple[str, str, str]]:
     """Files trained on with one actor and tested with another: (file, trained with, tested with)."""
 
     def files(actor: str, part: str) -> set[str]:
-        indices = split[actor]
-        pos = getattr(indices, f"{part}_pos")
-        neg = getattr(indices, f"{part}_neg")
+        pos, neg = part_indices(split, actor, part)
         return {str(dataset.positives[actor].paths[i]) for i in pos} | {str(dataset.negatives.paths[i]) for i in neg}
 
     found = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.analysis import Analysis, analyse
 from harness.analysis.validate import read_results
-from harness.report import exploratory, matrices, noise, primary, provenance
+from harness.report import exploratory, matrices, noise, primary, provenance, sequential
 from harness.report.files import read_optional, recorded_metric, write_atomic, write_text
 from harness.report.formatting import jsonable
 from harness.report.plots import PLOTS, write_plots
@@ -98,6 +98,7 @@ def write_report(run_dir: Path, metric: str | None = None, alpha: float = 0.05, 
         f"{a.index.k} actors, {len(a.index.orders)} shared orders.",
         "",
         *primary.section(a),
+        *sequential.section(run_dir),
         *_plots_section(plots, len(a.matrices)),
         *exploratory.section(a),
         *noise.section(a, wilson),
@@ -136,6 +137,7 @@ def write_report(run_dir: Path, metric: str | None = None, alpha: float = 0.05, 
             "notes": optional["notes"],
         },
         "plots": plots,
+        "sequential": sequential.read(run_dir),
     }
     text = json.dumps(jsonable(payload), indent=1, allow_nan=False)
     write_text(run_dir / "report.json", text)

@@ -1,0 +1,106 @@
+"""The report's section on a ``--seeds auto`` study, from ``RUN_DIR/sequential.json``.
+
+It states the design, every look with the boundary each claim faced, why the study stopped, and per
+claim its last decision with the repeated p-value and repeated confidence interval (Jennison &
+Turnbull 2000, ch. 9), the adjustment for having looked several times.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.report.formatting import md_table, num, pval
+
+HEADING = "## Sequential design (--seeds auto)"
+FILE = "sequential.json"
+
+
+def read(run_dir: Path) -> dict | None:
+    """sequential.json, or None for a fixed design (or an unreadable file, noted by the caller)."""
+    file = Path(run_dir) / FILE
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _interval(low: object, high: object) -> str:
+    """``[low, high]``; a one-sided interval (JSON null upper bound beside a lower one) as ``[low, inf)``."""
+    if low is None:
+        return "-"
+    return f"[{num(low)}, inf)" if high is None else f"[{num(low)}, {num(high)}]"
+
+
+def section(run_dir: Path) -> list[str]:
+    """Markdown lines; empty for a fixed design."""
+    content = read(run_dir)
+    if content is None:
+        return []
+    design, looks = content["design"], content["looks"]
+    shape = "Pocock (the same boundary at every look)" if design["spending"] == "pocock" else "O'Brien-Fleming"
+    budget = content.get("budget_seconds")
+    lines = [
+        HEADING,
+        "",
+        f"Looks after {', '.join(map(str, design['looks']))} seeds (information fractions "
+        f"{', '.join(f'{t:.2f}' for t in design['fractions'])}), {shape} boundaries on the primary metric "
+        f"`{content['metric']}`, family-wise alpha {design['alpha']:g} over the five claims: each open claim is "
+        "tested at alpha / (claims not yet shown) and a shown claim's alpha passes to the others at the same "
+        "look (Holm-type reallocation, Maurer & Bretz 2013). A claim with a single effect closes as "
+        f'"no effect >= {design["min_effect"]:g}" when its 95 % CI excludes that effect (non-binding '
+        "futility); Q1 and Q5 can only be shown. "
+        + (f"Budget {budget / 3600:.2f} h. " if budget else "No time budget. "),
+        "",
+        f"**Stopped after {content['seeds']} seeds: {content['stop']}.**",
+        "",
+        "### Looks",
+        "",
+        md_table(
+            ["Look", "Seeds", "Claim", "alpha", "p", "Boundary p (z)", "Effect [95% CI]", "Decision"],
+            [
+                (
+                    r["look"] + 1,
+                    r["seeds"],
+                    r["claim"],
+                    f"{r['alpha']:.4g}",
+                    pval(r["p"]),
+                    f"{pval(r['boundary_p'])} ({num(r['boundary_z'])})",
+                    f"{num(r['effect'])} {_interval(r['ci_low'], r['ci_high'])}" if r["effect"] is not None else "-",
+                    r["decision"],
+                )
+                for r in looks
+            ],
+        ),
+        "",
+        "### Adjusted for the looks",
+        "",
+        "Each claim at its last look: the repeated p-value (the smallest alpha at which this design would "
+        "have shown the claim at that look) and the repeated confidence interval (simultaneous over all looks "
+        "at the claim's level), Jennison & Turnbull (2000), ch. 9. Section 1's p-values and verdicts are "
+        "fixed-sample tests on all seeds and do not account for the looks; for this study the decisions below "
+        "are the ones with family-wise error at most alpha.",
+        "",
+    ]
+    last = {r["claim"]: r for r in looks}
+    lines += [
+        md_table(
+            ["Claim", "Decision", "Seeds", "Effect", "Repeated CI", "Repeated p", "Level"],
+            [
+                (
+                    claim,
+                    r["decision"] if r["decision"] != "open" else f"undecided with {r['seeds']} seeds",
+                    r["seeds"],
+                    num(r["effect"]),
+                    _interval(r["repeated_ci_low"], r["repeated_ci_high"]),
+                    pval(r["repeated_p"]),
+                    f"{r['alpha']:.4g}",
+                )
+                for claim, r in sorted(last.items())
+            ],
+        ),
+        "",
+    ]
+    return lines

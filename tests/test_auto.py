@@ -1,0 +1,135 @@
+"""`harness permute --seeds auto`: option parsing at the edge, and real tiny sequential studies on LFW
+(32 px, 1 epoch): looks recorded, SIGKILL after a look then resume gives the same looks and report,
+a budget stop, and a changed design refused."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_permute import SMALL, harness_process, invoke, results
+
+from harness.cli import parse_budget, parse_seeds
+from harness.errors import HarnessError
+from harness.report.sequential import HEADING
+
+TINY = [*SMALL, "--max-positives", "30", "--negatives", "30"]  # the later values win
+AUTO = ["--seeds", "auto", "--look-every", "3", "--max-seeds", "6"]
+
+
+def test_seeds_and_budget_are_parsed_at_the_edge():
+    assert parse_seeds("12") == 12 and parse_seeds("auto") is None and parse_seeds(" AUTO ") is None
+    for bad in ("0", "-3", "many", "2.5"):
+        with pytest.raises(HarnessError, match="--seeds must be"):
+            parse_seeds(bad)
+    assert parse_budget("2h") == 7200 and parse_budget("90m") == 5400 and parse_budget("1h30m") == 5400
+    assert parse_budget("600") == 600 and parse_budget("45s") == 45 and parse_budget(None) is None
+    for bad in ("soon", "2d", "0", "h"):
+        with pytest.raises(HarnessError, match="--budget must be"):
+            parse_budget(bad)
+
+
+@pytest.mark.parametrize(
+    ("extra", "option"),
+    [
+        (["--seeds", "lots"], "--seeds"),
+        (["--seeds", "auto", "--budget", "tomorrow"], "--budget"),
+        (["--seeds", "auto", "--look-every", "8", "--max-seeds", "6"], "--look-every"),
+    ],
+)
+def test_bad_sequential_options_exit_2_with_one_line_before_any_work(extra, option, tmp_path):
+    process = harness_process(["permute", *extra, "--out", str(tmp_path / "x"), "--data-home", str(tmp_path)])
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 2
+    lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and option in lines[0], stderr
+    assert not (tmp_path / "x").exists()
+
+
+def auto_args(lfw_home: Path, out: Path, *extra: str) -> list[str]:
+    return ["permute", *AUTO, *TINY, "--data-home", str(lfw_home), "--out", str(out), *extra]
+
+
+def looks(run_dir: Path) -> pd.DataFrame:
+    with sqlite3.connect(run_dir / "results.sqlite") as db:
+        return pd.read_sql_query("SELECT * FROM looks ORDER BY look, claim", db).drop(columns="recorded")
+
+
+def sequential_section(run_dir: Path) -> str:
+    markdown = (run_dir / "report.md").read_text()
+    start = markdown.index(HEADING)
+    return markdown[start : markdown.index("\n## ", start + 1)]
+
+
+def stored_looks(run_dir: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{run_dir / 'results.sqlite'}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(DISTINCT look) FROM looks").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(lfw_home, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("auto")
+    output = invoke(auto_args(lfw_home, run_dir)).output
+    assert "look 1 of 2 at 3 seeds; open claims: Q1, Q2, Q3, Q4, Q5" in output
+    return run_dir
+
+
+@pytest.mark.slow
+def test_a_sequential_study_records_its_design_looks_and_stopping_reason(uninterrupted):
+    config = json.loads((uninterrupted / "config.json").read_text())["config"]
+    assert config["design"] == {
+        "max_seeds": 6,
+        "look_every": 3,
+        "spending": "pocock",
+        "alpha": 0.05,
+        "min_effect": 0.05,
+    }
+    recorded = looks(uninterrupted)
+    assert set(recorded["look"]) <= {0, 1} and (recorded.query("look == 0")["seeds"] == 3).all()
+    assert set(recorded.query("look == 0")["claim"]) == {"Q1", "Q2", "Q3", "Q4", "Q5"}
+    decided_first = set(recorded.query("look == 0 and decision != 'open'")["claim"])
+    assert not decided_first & set(recorded.query("look == 1")["claim"]), "a decided claim is never re-tested"
+    summary = json.loads((uninterrupted / "sequential.json").read_text())
+    assert summary["stop"] in ("every claim decided", "max seeds reached")
+    assert summary["seeds"] == results(uninterrupted)["seed"].nunique()
+    section = sequential_section(uninterrupted)
+    assert f"Stopped after {summary['seeds']} seeds: {summary['stop']}" in section
+    assert "repeated p-value" in section and "Jennison & Turnbull" in section
+
+
+@pytest.mark.slow
+def test_sigkill_after_a_look_then_resume_gives_the_same_looks_and_report(uninterrupted, lfw_home, tmp_path):
+    run_dir = tmp_path / "killed"
+    process = harness_process(auto_args(lfw_home, run_dir))
+    while stored_looks(run_dir) < 1:
+        assert process.poll() is None, f"permute ended early: {process.stderr.read()}"
+    process.send_signal(signal.SIGKILL)  # after the first look's decision, before the next seeds finish
+    process.wait()
+    first_look = looks(run_dir)
+    assert set(first_look["look"]) == {0}
+
+    # A budget the next look cannot fit stops the study at the recorded look (budget is not design).
+    stopped = invoke(auto_args(lfw_home, run_dir, "--budget", "1s")).output
+    assert "stopped after 3 seeds: the next look would exceed the budget" in stopped
+    pd.testing.assert_frame_equal(looks(run_dir), first_look)  # the recorded look is not re-tested
+
+    invoke(auto_args(lfw_home, run_dir))
+    pd.testing.assert_frame_equal(looks(run_dir), looks(uninterrupted))
+    pd.testing.assert_frame_equal(results(run_dir), results(uninterrupted))
+    assert sequential_section(run_dir) == sequential_section(uninterrupted)
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "verdicts.csv"), pd.read_csv(uninterrupted / "verdicts.csv"))
+
+
+@pytest.mark.slow
+def test_another_design_on_the_same_run_directory_is_refused(uninterrupted, lfw_home):
+    with pytest.raises(HarnessError, match="different study.*design"):
+        invoke(auto_args(lfw_home, uninterrupted, "--spending", "obf"))
+    with pytest.raises(HarnessError, match="different study"):
+        invoke(["permute", "--seeds", "6", *TINY, "--data-home", str(lfw_home), "--out", str(uninterrupted)])

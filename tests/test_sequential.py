@@ -1,0 +1,147 @@
+"""Group-sequential boundaries against published tables, and the per-look decision rules."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from harness.analysis.sequential import (
+    ClaimLook,
+    Design,
+    Outcome,
+    Spending,
+    boundaries,
+    crossing_probability,
+    decide_look,
+    nominal_p,
+    repeated_interval,
+    repeated_p,
+)
+
+
+def equal(k: int) -> list[float]:
+    return [i / k for i in range(1, k + 1)]
+
+
+@pytest.mark.parametrize(("looks", "constant"), [(2, 2.178), (3, 2.289), (4, 2.361), (5, 2.413)])
+def test_pocock_constants_match_jennison_and_turnbull_table_2_1(looks, constant):
+    bounds = boundaries(equal(looks), 0.05, Spending.POCOCK)
+    assert bounds == pytest.approx([constant] * looks, abs=1e-3)
+
+
+def test_obrien_fleming_boundaries_match_jennison_and_turnbull_table_2_3():
+    assert boundaries(equal(4), 0.05, Spending.OBF) == pytest.approx([4.048, 2.862, 2.337, 2.024], abs=1e-3)
+    assert boundaries(equal(5), 0.05, Spending.OBF)[-1] == pytest.approx(2.040, abs=1e-3)
+
+
+def test_one_look_is_the_fixed_sample_test_and_one_sided_boundaries_are_lower():
+    assert boundaries([1.0], 0.05, Spending.POCOCK)[0] == pytest.approx(stats.norm.isf(0.025), abs=1e-5)
+    assert boundaries([1.0], 0.05, Spending.OBF, "greater")[0] == pytest.approx(stats.norm.isf(0.05), abs=1e-5)
+    one_sided = boundaries(equal(4), 0.05, Spending.POCOCK, "greater")
+    assert crossing_probability(one_sided[0], equal(4), Spending.POCOCK, "greater") == pytest.approx(0.05, abs=1e-4)
+    assert (one_sided < boundaries(equal(4), 0.05, Spending.POCOCK)).all()
+
+
+def test_unequal_looks_keep_the_crossing_probability_at_alpha():
+    fractions = [5 / 17, 10 / 17, 15 / 17, 1.0]
+    for spending in Spending:
+        constant = boundaries(fractions, 0.01, spending)[-1]  # the shape is 1 at t = 1
+        assert crossing_probability(constant, fractions, spending) == pytest.approx(0.01, abs=1e-4)
+
+
+def test_design_looks_and_fractions():
+    assert Design(max_seeds=20, look_every=5).looks == (5, 10, 15, 20)
+    assert Design(max_seeds=12, look_every=5).looks == (5, 10, 12)
+    assert Design(max_seeds=12, look_every=5).fractions == pytest.approx((5 / 12, 10 / 12, 1.0))
+    with pytest.raises(ValueError, match="look_every"):
+        Design(max_seeds=4, look_every=5)
+
+
+def test_repeated_p_equals_the_level_at_which_the_boundary_is_just_reached():
+    fractions = equal(4)
+    for spending in Spending:
+        bound = boundaries(fractions, 0.03, spending)
+        for look in range(4):
+            p = float(nominal_p(bound[look]))
+            assert repeated_p(p, look, fractions, spending, "two-sided") == pytest.approx(0.03, abs=2e-4)
+    assert repeated_p(0.5, 0, fractions, Spending.POCOCK, "two-sided") > 0.5  # never below the raw p
+
+
+def test_repeated_interval_is_wider_than_the_fixed_sample_interval():
+    fractions = equal(4)
+    low, high = repeated_interval(0.1, 0.05, 10, 1, fractions, Spending.POCOCK, 0.05)
+    half = stats.t.isf(0.025, 9) * 0.05 / math.sqrt(10)
+    assert low < 0.1 - half and high > 0.1 + half and (low + high) / 2 == pytest.approx(0.1)
+    assert all(math.isnan(v) for v in repeated_interval(math.nan, 0.05, 10, 1, fractions, Spending.POCOCK, 0.05))
+
+
+def test_a_one_sided_repeated_interval_excludes_zero_exactly_when_the_claim_crosses():
+    fractions, n, sd = equal(4), 8, 0.05
+    level = float(nominal_p(boundaries(fractions, 0.01, Spending.POCOCK, "greater")[1], "greater"))
+    for p in (level * 0.9, level * 1.1):
+        effect = stats.t.isf(p, n - 1) * sd / math.sqrt(n)  # the mean whose one-sided t-test p is p
+        low, high = repeated_interval(effect, sd, n, 1, fractions, Spending.POCOCK, 0.01, "greater")
+        assert high == math.inf and (low > 0) == (p <= level)
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    alternative: str
+    p: float
+    effect: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    sd: float = math.nan
+    n: int = 5
+
+
+def test_a_rejection_passes_its_alpha_to_the_others_at_the_same_look():
+    design = Design(max_seeds=20, look_every=5, alpha=0.05)
+    pocock = lambda alpha: float(nominal_p(boundaries(design.fractions, alpha, Spending.POCOCK)[0]))  # noqa: E731
+    # Q2 fails alpha/5 but passes alpha/4: rejected only after Q1's rejection frees its share.
+    family = [Claim("Q1", "two-sided", 1e-6), Claim("Q2", "two-sided", (pocock(0.01) + pocock(0.0125)) / 2)]
+    family += [Claim(f"Q{i}", "two-sided", 0.9) for i in (3, 4, 5)]
+    records = {r.claim: r for r in decide_look(design, 0, family)}
+    assert records["Q1"].decision == records["Q2"].decision == Outcome.EFFECT
+    assert records["Q1"].alpha == pytest.approx(0.01) and records["Q2"].alpha == pytest.approx(0.0125)
+    assert records["Q3"].alpha == pytest.approx(0.05 / 3) and records["Q3"].decision == Outcome.OPEN
+    assert records["Q2"].boundary_p == pytest.approx(pocock(0.0125))
+    # Without Q1's rejection Q2 stays open.
+    alone = {r.claim: r for r in decide_look(design, 0, [family[1], *family[2:], Claim("Q1", "two-sided", 0.9)])}
+    assert alone["Q2"].decision == Outcome.OPEN
+
+
+def test_decided_claims_are_not_retested_and_keep_the_levels_they_freed():
+    design = Design(max_seeds=10, look_every=5)
+    first = (
+        ClaimLook(
+            "Q1", 0, 5, "two-sided", 0.01, 1e-6, math.nan, math.nan, math.nan, math.nan, 3.0, 0.002, Outcome.EFFECT
+        ),
+        ClaimLook("Q3", 0, 5, "greater", 0.0125, 0.6, -0.01, -0.05, 0.02, 0.05, 3.0, 0.002, Outcome.NO_EFFECT),
+    )
+    family = [Claim("Q1", "two-sided", 0.9), Claim("Q3", "greater", 1e-9), Claim("Q2", "two-sided", 0.5)]
+    records = decide_look(design, 1, family, first)
+    assert [r.claim for r in records] == ["Q2"]
+    assert records[0].alpha == pytest.approx(0.05 / 2)  # m = 3, one rejected
+
+
+def test_futility_closes_single_effect_claims_only():
+    design = Design(max_seeds=20, look_every=5, min_effect=0.05)
+    family = [
+        Claim("Q3", "greater", 0.4, 0.0, -0.03, 0.04),  # upper bound below min effect: no effect
+        Claim("Q4", "greater", 0.4, 0.0, -0.03, 0.06),  # could still be 0.06: open
+        Claim("Q2", "two-sided", 0.4, 0.0, -0.06, 0.04),  # could be -0.06: open
+        Claim("Q1", "two-sided", 0.4),  # no interval: efficacy only
+    ]
+    decisions = {r.claim: r.decision for r in decide_look(design, 0, family)}
+    assert decisions == {"Q3": Outcome.NO_EFFECT, "Q4": Outcome.OPEN, "Q2": Outcome.OPEN, "Q1": Outcome.OPEN}
+
+
+def test_a_claim_without_a_test_stays_open():
+    (record,) = decide_look(Design(), 0, [Claim("Q1", "two-sided", math.nan)])
+    assert record.decision == Outcome.OPEN and np.isnan(record.p)
