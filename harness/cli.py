@@ -180,30 +180,24 @@ def data(
 
 
 @contextmanager
-def training_progress(total: int, skipped: int, verbose: bool):
-    """A rich bar over trainings (done/total, elapsed, ETA); yields the per-node callback."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def training_progress(total: int, skipped: int, verbose: bool, estimate):
+    """A rich bar over trainings (done/total, elapsed, ETA from ``estimate``); yields the per-node callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.estimate import EtaColumn
 
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        EtaColumn(estimate),
     )
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("trainings", total=total, completed=skipped)
+        task = bar.add_task("trainings", total=total, completed=skipped, trained=0)
 
         def on_node(result) -> None:
-            bar.advance(task)
+            bar.update(task, advance=1, trained=bar.tasks[task].fields["trained"] + bool(result.node.path))
             if verbose:
                 node = result.node
                 accuracy = {e["eval_actor"]: round(e["accuracy"], 3) for e in result.evaluations}
@@ -318,6 +312,7 @@ def permute(
     """Every order of the actors over N seeds, with fresh models and controls; resumable."""
     check_training_options(precision, data.image_size)
     loaded = load(data)
+    from harness.estimate import estimate_study
     from harness.execute import StudyConfig, make_executor, run_study
     from harness.store import Store, check_config, default_run_dir, locked, run_record
     from harness.study import plan
@@ -341,7 +336,9 @@ def permute(
         total = len(plan(loaded.actors, list(study.seeds)))
         skipped = len(store.finished())
         try:
-            with training_progress(total, skipped, verbose) as on_node:
+            estimate = estimate_study(store, loaded, study, executor)
+            console.print(estimate.line(), highlight=False)
+            with training_progress(total, skipped, verbose, estimate) as on_node:
                 run_study(study, loaded.actors, store, executor, on_node)
         finally:
             executor.close()
