@@ -2,13 +2,15 @@
 
 The seconds per training come from this run directory's earlier trainings when it has any (the
 median of their stored training times: same configuration, and usually the same machine), else
-from a short calibration: one real epoch of the study's model on the loaded data, after an
-untimed epoch that traces the graph (which the study reuses), scaled by the study's epochs.
-Both are training time, as ``trainings.csv`` stores it; evaluating and storing add a little.
+from a short calibration: 1-epoch trainings of the study's model on the loaded data, after an
+untimed one that traces the graph (which the study reuses), scaled by the study's epochs. A
+1-epoch fit cannot overlap augmentation with training as a longer one does, so calibration errs
+on the long side. Both are training time, as ``trainings.csv`` stores it; evaluating and storing add a little.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -16,6 +18,8 @@ from datetime import timedelta
 import pandas as pd
 from rich.progress import ProgressColumn
 from rich.text import Text
+
+CALIBRATION_EPOCHS = 3  # timed 1-epoch trainings, after one that traces the graph
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ def stored_seconds(trainings: pd.DataFrame) -> float | None:
 
 
 def calibrate(dataset, config, threads: int | None) -> float:
-    """Seconds one training of ``config`` takes in this process, from one timed epoch.
+    """Seconds one training of ``config`` takes in this process: the median of three timed
+    1-epoch trainings (one burst of load on a shared machine cannot decide it), times the epochs.
 
     Trains the first seed's fresh model on the first actor's training images, exactly as the
     study's first stage does, so the traced graph is the one the study then runs.
@@ -66,10 +71,11 @@ def calibrate(dataset, config, threads: int | None) -> float:
     x, y = stage_arrays(dataset, split, node.path[0], "train")
     lrn = learner(config.data.image_size, config.train.precision)
     one_epoch = replace(config.train, epochs=1)
-    for _ in range(2):  # the first traces the graph; the second is timed
+    seconds = []
+    for _ in range(CALIBRATION_EPOCHS + 1):  # the first traces the graph and is not counted
         load_state(lrn, config, node, None)
-        seconds = lrn.train(x, y, one_epoch, node_sequence(node))
-    return seconds * config.train.epochs
+        seconds.append(lrn.train(x, y, one_epoch, node_sequence(node)))
+    return statistics.median(seconds[1:]) * config.train.epochs
 
 
 def estimate_study(store, dataset, config, executor) -> Estimate:
@@ -84,7 +90,8 @@ def estimate_study(store, dataset, config, executor) -> Estimate:
     if left == 0:
         return Estimate(0, 0.0, executor.slots, "nothing left to train")
     seconds = calibrate(dataset, config, executor.threads)
-    return Estimate(left, seconds, executor.slots, f"calibrated: 1 epoch here x {config.train.epochs} epochs")
+    source = f"calibrated: median 1-epoch training here x {config.train.epochs} epochs"
+    return Estimate(left, seconds, executor.slots, source)
 
 
 class EtaColumn(ProgressColumn):
