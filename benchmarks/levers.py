@@ -57,7 +57,8 @@ def per_batch(x, y, config, rng):
         return tf.data.Dataset.from_tensor_slices(parts).batch(config.batch_size)
 
     batches = tf.data.Dataset.range(epochs).flat_map(epoch).map(lambda i, t, h, v, label: (augment(i, t, h, v), label))
-    return batches.prefetch(2)
+    steps = epochs * -(-n // config.batch_size)
+    return batches.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
 
 
 def measure(lever: str, epochs: int) -> float:
@@ -90,9 +91,12 @@ def measure(lever: str, epochs: int) -> float:
             options = tf.data.Options()
             options.threading.private_threadpool_size = settings["private_threads"]
             dataset = dataset.with_options(options)
+        steps = int(learner.optimizer.iterations.numpy())
         start = time.perf_counter()
         learner.model.fit(dataset, epochs=1, verbose=0, shuffle=False)
         seconds = time.perf_counter() - start
+        trained = int(learner.optimizer.iterations.numpy()) - steps
+        assert trained == epochs_now * -(-N_TRAIN // 32), f"{lever}: {trained} steps for {epochs_now} epochs"
     return N_TRAIN * epochs / seconds
 
 
