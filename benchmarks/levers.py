@@ -26,7 +26,7 @@ from benchmarks.conftest import IMAGE_SIZE, N_TRAIN
 CORES = os.cpu_count() or 1
 LEVERS: dict[str, dict] = {
     "baseline": {},
-    "intra-op 2, inter-op 1": {"inter": 1},
+    "intra-op pool of cores threads; inter-op 1": {"inter": 1},
     "TensorFlow's default pools": {"intra": 0, "inter": 0},
     "tf.data private pool of 1 thread": {"private_threads": 1},
     "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
@@ -111,14 +111,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--levers", default=",".join(LEVERS), help="Comma-separated lever names (baseline first).")
+    parser.add_argument("--levers", default=";".join(LEVERS), help="Semicolon-separated lever names.")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=Path("reports/levers.json"))
     args = parser.parse_args()
     if args.measure:
         print(measure(args.measure, args.epochs))
         return
-    levers = [name for name in args.levers.split(",") if name != "baseline"]
+    levers = [name for name in args.levers.split(";") if name != "baseline"]
     rounds = []
     for i in range(args.rounds):
         rates = {lever: run_round(lever, args.epochs) for lever in ["baseline", *levers]}
