@@ -26,7 +26,7 @@ from benchmarks.conftest import IMAGE_SIZE, N_TRAIN
 CORES = os.cpu_count() or 1
 LEVERS: dict[str, dict] = {
     "baseline": {},
-    "intra-op pool of cores threads; inter-op 1": {"inter": 1},
+    "intra-op pool of all cores, inter-op pool of 1": {"inter": 1},
     "TensorFlow's default pools": {"intra": 0, "inter": 0},
     "tf.data private pool of 1 thread": {"private_threads": 1},
     "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0)": {"env": {"TF_ENABLE_ONEDNN_OPTS": "0"}},
