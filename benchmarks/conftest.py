@@ -131,6 +131,11 @@ def efficiency_lines() -> list[str]:
         ):
             flops = f"{rate * gflop:6.1f} GFLOP/s {rate * gflop / peak:6.1%} of peak"
             lines.append(f"{pipeline:>18}: {rate:6.1f} images/s {flops}{vs}")
+        lines.append(f"{'rounds':>18}: original / harness images/s, ratio, matmul GFLOP/s beside them")
+        images = info["images_per_round"]
+        for r in info["rounds"]:
+            rates = f"{images / r['original_seconds']:6.1f} / {images / r['harness_seconds']:6.1f}"
+            lines.append(f"{r['round']:>18}: {rates} images/s {r['ratio']:5.2f}x {r['matmul_gflops']:6.1f}")
     return lines
 
 

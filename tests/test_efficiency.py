@@ -29,3 +29,21 @@ def test_training_costs_about_047_gflop_per_image_at_100_px():
 
 def test_vector_extensions_keeps_simd_flags_only():
     assert vector_extensions(["sse2", "avx2", "fma", "amx_tile", "avx512f"]) == ["amx_tile", "avx2", "avx512f", "fma"]
+
+
+def test_regression_baseline_is_the_latest_save_with_the_same_epochs(tmp_path):
+    import json
+    import os
+
+    from benchmarks.conftest import EPOCHS, previous_ratios
+
+    def save(name: str, epochs: int, median: float, mtime: int) -> None:
+        info = {"epochs": epochs, "ratio_median": median, "rounds": []}
+        file = tmp_path / name
+        file.write_text(json.dumps({"benchmarks": [{"name": "test_training_harness[float32]", "extra_info": info}]}))
+        os.utime(file, (mtime, mtime))
+
+    save("0001_old.json", EPOCHS, 1.5, 1_000)
+    save("0002_same.json", EPOCHS, 1.8, 2_000)
+    save("0003_other_epochs.json", EPOCHS + 1, 9.9, 3_000)
+    assert previous_ratios(tmp_path) == ("0002_same.json", {"test_training_harness[float32]": 1.8})
