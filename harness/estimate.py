@@ -2,10 +2,10 @@
 
 The seconds per training come from this run directory's earlier trainings when it has any (the
 median of their stored training times: same configuration, and usually the same machine), else
-from a short calibration: 1-epoch trainings of the study's model on the loaded data, after an
-untimed one that traces the graph (which the study reuses), scaled by the study's epochs. A
-1-epoch fit cannot overlap augmentation with training as a longer one does, so calibration errs
-on the long side. Both are training time, as ``trainings.csv`` stores it; evaluating and storing add a little.
+from a short calibration: real 1- and 3-epoch trainings of the study's model on the loaded data,
+after an untimed one that traces the graph (which the study then reuses), extrapolated to the
+study's epochs (scaling one epoch would also multiply each training's fixed start-up). Both are
+training time, as ``trainings.csv`` stores it; evaluating and storing add a little.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 from rich.progress import ProgressColumn
 from rich.text import Text
 
-CALIBRATION_EPOCHS = 3  # timed 1-epoch trainings, after one that traces the graph
+CALIBRATION_EPOCHS = 3  # the longer of the two calibration trainings
 
 
 @dataclass(frozen=True)
@@ -53,12 +53,23 @@ def stored_seconds(trainings: pd.DataFrame) -> float | None:
     return float(trained.median()) if len(trained) else None
 
 
+def extrapolate(short: float, long: float, long_epochs: int, epochs: int) -> float:
+    """Seconds of an ``epochs``-epoch training from 1-epoch and ``long_epochs``-epoch times.
+
+    A training's time is a fixed part (building the pipeline, warping the first epoch before
+    anything overlaps it) plus a part per epoch; two lengths separate them.
+    """
+    per_epoch = max(0.0, (long - short) / (long_epochs - 1))
+    return short + per_epoch * (epochs - 1)
+
+
 def calibrate(dataset, config, threads: int | None) -> float:
-    """Seconds one training of ``config`` takes in this process: the median of three timed
-    1-epoch trainings (one burst of load on a shared machine cannot decide it), times the epochs.
+    """Seconds one training of ``config`` takes in this process, from short real trainings.
 
     Trains the first seed's fresh model on the first actor's training images, exactly as the
-    study's first stage does, so the traced graph is the one the study then runs.
+    study's first stage does (so the graph it traces is the one the study reuses): once to
+    trace, then alternately for 1 and ``CALIBRATION_EPOCHS`` epochs, twice each, and
+    extrapolates from the means; a study that short is simply timed.
     """
     from harness.data import make_split, stage_arrays
     from harness.execute import load_state
@@ -70,12 +81,18 @@ def calibrate(dataset, config, threads: int | None) -> float:
     split = make_split(dataset, config.data.protocol, split_sequence(node.seed))
     x, y = stage_arrays(dataset, split, node.path[0], "train")
     lrn = learner(config.data.image_size, config.train.precision)
-    one_epoch = replace(config.train, epochs=1)
-    seconds = []
-    for _ in range(CALIBRATION_EPOCHS + 1):  # the first traces the graph and is not counted
+
+    def timed(epochs: int) -> float:
         load_state(lrn, config, node, None)
-        seconds.append(lrn.train(x, y, one_epoch, node_sequence(node)))
-    return statistics.median(seconds[1:]) * config.train.epochs
+        return lrn.train(x, y, replace(config.train, epochs=epochs), node_sequence(node))
+
+    timed(1)  # traces the graph
+    lengths = (1, min(config.train.epochs, CALIBRATION_EPOCHS))
+    seconds = {length: [] for length in lengths}
+    for length in lengths * 2:
+        seconds[length].append(timed(length))
+    short, long = (statistics.mean(seconds[length]) for length in lengths)
+    return long if lengths[1] == config.train.epochs else extrapolate(short, long, lengths[1], config.train.epochs)
 
 
 def estimate_study(store, dataset, config, executor) -> Estimate:
@@ -90,7 +107,7 @@ def estimate_study(store, dataset, config, executor) -> Estimate:
     if left == 0:
         return Estimate(0, 0.0, executor.slots, "nothing left to train")
     seconds = calibrate(dataset, config, executor.threads)
-    source = f"calibrated: median 1-epoch training here x {config.train.epochs} epochs"
+    source = f"calibrated here: 1- and {CALIBRATION_EPOCHS}-epoch trainings extrapolated to {config.train.epochs}"
     return Estimate(left, seconds, executor.slots, source)
 
 

@@ -64,3 +64,10 @@ def test_permute_prints_a_calibrated_estimate_and_a_resumed_run_uses_stored_trai
     assert (estimate.trainings, estimate.slots) == (15, 1)  # seed 0 is stored, seed 1 is left
     assert estimate.seconds_per_training == stored.median()
     assert "stored in this run directory" in estimate.source
+
+
+def test_extrapolation_separates_fixed_start_up_from_time_per_epoch():
+    from harness.estimate import extrapolate
+
+    assert extrapolate(short=1.5, long=2.5, long_epochs=3, epochs=60) == pytest.approx(1.5 + 0.5 * 59)
+    assert extrapolate(short=2.0, long=1.0, long_epochs=3, epochs=60) == 2.0  # noise never makes epochs free
