@@ -5,7 +5,7 @@ under ``tf.profiler.experimental``, and sums the time of every TensorFlow op eve
 compute and tf.data threads by phase (forward, backward, optimizer, augmentation) and op type.
 Prints the table with each row's share of all op time, and how busy the cores were.
 
-    python -m benchmarks.profile --epochs 3 --image-size 100 --out reports/profile.csv
+    python -m benchmarks.op_profile --epochs 3 --image-size 100 --out reports/op_profile.csv
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--image-size", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=Path("reports/profile.csv"))
+    parser.add_argument("--out", type=Path, default=Path("reports/op_profile.csv"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as logdir:
         events, wall = profile(args.epochs, args.image_size, Path(logdir))
