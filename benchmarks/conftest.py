@@ -47,7 +47,8 @@ def previous_ratios(storage: Path = Path(".benchmarks")) -> tuple[str, dict[str,
 def pytest_configure(config):
     if ROUNDS < 3:
         raise pytest.UsageError(f"HARNESS_BENCH_ROUNDS={ROUNDS}: a median of ratios needs at least 3 rounds")
-    config.previous_ratios = previous_ratios()
+    storage = config.getoption("benchmark_storage")  # pytest-benchmark's --benchmark-storage
+    config.previous_ratios = previous_ratios(Path(storage.removeprefix("file://")))
 
 
 @pytest.fixture(scope="session")
