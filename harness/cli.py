@@ -242,7 +242,8 @@ class TrainingBar:
         self.bar, self.task, self.verbose = bar, task, verbose
 
     def __call__(self, result) -> None:
-        self.bar.advance(self.task)
+        trained = self.bar.tasks[self.task].fields["trained"] + bool(result.node.path)  # the ETA column reads it
+        self.bar.update(self.task, advance=1, trained=trained)
         if self.verbose:
             node = result.node
             accuracy = {e["eval_actor"]: round(e["accuracy"], 3) for e in result.evaluations}
@@ -257,27 +258,21 @@ class TrainingBar:
 
 
 @contextmanager
-def training_progress(total: int, skipped: int, verbose: bool):
-    """A rich bar over trainings (done/total, elapsed, ETA); yields the per-node callback."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def training_progress(total: int, skipped: int, verbose: bool, estimate):
+    """A rich bar over trainings (done/total, elapsed, ETA from ``estimate``); yields the per-node callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness.estimate import EtaColumn
 
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+        EtaColumn(estimate),
     )
     with Progress(*columns, console=console) as bar:
-        yield TrainingBar(bar, bar.add_task("trainings", total=total, completed=skipped), verbose)
+        yield TrainingBar(bar, bar.add_task("trainings", total=total, completed=skipped, trained=0), verbose)
 
 
 def print_matrices(results: Path) -> None:
@@ -468,6 +463,7 @@ def permute(
     except ValueError as error:
         raise HarnessError(f"--look-every {look_every}: {error}") from None
     budget_seconds = parse_budget(budget)
+    from harness.estimate import estimate_study
     from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
     from harness.run import open_run
     from harness.store import check_run_dir, default_run_dir, run_record
@@ -493,7 +489,9 @@ def permute(
             if note := run.store.legacy_note():
                 console.print(note, highlight=False, soft_wrap=True)
             total = len(plan(loaded.actors, list(study.seeds)))
-            with training_progress(total, run.skipped, verbose) as on_node:
+            estimate = estimate_study(run.store, loaded, study, executor)
+            console.print(estimate.line(), highlight=False)
+            with training_progress(total, run.skipped, verbose, estimate) as on_node:
                 if design is None:
                     run_study(study, loaded.actors, run.store, executor, on_node, warn)
                 else:

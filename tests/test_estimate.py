@@ -1,0 +1,73 @@
+"""The study-time estimate: from stored trainings (pure), from a real calibration, and as
+`harness permute` prints it before training."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from rich.progress import Progress
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.data import DataConfig, load_dataset
+from harness.estimate import Estimate, EtaColumn, estimate_study, stored_seconds
+from harness.execute import InProcess, StudyConfig
+from harness.store import Store
+from harness.train import TrainConfig
+
+SMALL = ["--epochs", "1", "--image-size", "32", "--max-positives", "60", "--negatives", "60", "--threads", "1"]
+
+
+def test_stored_seconds_is_the_median_of_trained_nodes_only():
+    trainings = pd.DataFrame({"n_train": [0, 100, 100, 100, 0], "seconds": [0.0, 4.0, 5.0, 9.0, 0.0]})
+    assert stored_seconds(trainings) == 5.0
+    assert stored_seconds(trainings.query("n_train == 0")) is None
+
+
+def test_estimate_divides_by_parallel_trainings_and_counts_down():
+    estimate = Estimate(trainings=75, seconds_per_training=40.0, slots=2, source="test")
+    assert estimate.seconds_left() == 1500.0
+    assert estimate.seconds_left(trained=74) == 20.0
+    assert estimate.seconds_left(trained=80) == 0.0
+    assert "75 trainings to run x 40.0 s" in estimate.line() and "0:25:00" in estimate.line()
+
+
+def test_progress_bar_eta_uses_the_estimate():
+    column = EtaColumn(Estimate(trainings=10, seconds_per_training=60.0, slots=1, source="test"))
+    with Progress(column, disable=True) as bar:
+        task = bar.add_task("trainings", total=10, trained=0)
+        assert column.render(bar.tasks[task]).plain == "ETA 0:10:00"
+        bar.update(task, trained=4)
+        assert column.render(bar.tasks[task]).plain == "ETA 0:06:00"
+
+
+@pytest.mark.slow
+def test_permute_prints_a_calibrated_estimate_and_a_resumed_run_uses_stored_trainings(lfw_home, tmp_path):
+    out = tmp_path / "run"
+    args = ["permute", "--seeds", "1", *SMALL, "--data-home", str(lfw_home), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    printed = re.search(r"(\d+) trainings to run x ([\d.]+) s per training \(calibrated", result.output)
+    assert printed, result.output
+    assert int(printed[1]) == 15
+    stored = pd.read_csv(out / "trainings.csv")["seconds"]
+    assert stored.median() / 5 < float(printed[2]) < stored.median() * 5  # one epoch here, one epoch there
+
+    data = DataConfig(data_home=str(lfw_home), image_size=32, max_positives=60, negatives=60)
+    dataset = load_dataset(data)
+    two_seeds = StudyConfig(data, TrainConfig(epochs=1), (0, 1))
+    store = Store(out)
+    estimate = estimate_study(store, dataset, two_seeds, InProcess(dataset, 1))
+    store.close()
+    assert (estimate.trainings, estimate.slots) == (15, 1)  # seed 0 is stored, seed 1 is left
+    assert estimate.seconds_per_training == stored.median()
+    assert "stored in this run directory" in estimate.source
+
+
+def test_extrapolation_separates_fixed_start_up_from_time_per_epoch():
+    from harness.estimate import extrapolate
+
+    assert extrapolate(short=1.5, long=2.5, long_epochs=3, epochs=60) == pytest.approx(1.5 + 0.5 * 59)
+    assert extrapolate(short=2.0, long=1.0, long_epochs=3, epochs=60) == 2.0  # noise never makes epochs free
