@@ -284,6 +284,18 @@ def test_verdict_no_effect_only_from_the_equivalence_test():
     assert solver.power(dz, needed - 1, 0.05, alternative="two-sided") < 0.8
 
 
+def test_equivalence_test_is_at_the_family_alpha():
+    """ "no effect" is TOST at --alpha: the (1 - 2 alpha) t-interval inside +-min-effect, not a
+    90 % interval whatever alpha is (that would be an equivalence test at 0.05 beside "real" at 0.01)."""
+    values = [0.06, -0.02, 0.05, -0.01, 0.03, 0.01]
+    series = pd.Series(values, index=pd.Index(range(len(values)), name="seed"), dtype=float)
+    evidence = (difference_evidence(Family.PRIMARY, Claim.Q2, "", series),)
+    assert sps.ttest_1samp(values, 0).confidence_interval(0.90).high < 0.05  # TOST at 0.05 says equivalent
+    assert sps.ttest_1samp(values, 0).confidence_interval(0.98).high > 0.05  # TOST at 0.01 does not
+    assert decide_primary(evidence, 0.05, 0.05)[0].verdict == Verdict.NO_EFFECT
+    assert decide_primary(evidence, 0.01, 0.05)[0].verdict == Verdict.UNDECIDED
+
+
 def test_skewed_seeds_are_assumption_sensitive():
     """All positive but one seed carries the mean: the t-test does not reject, the exact
     sign-flip test does (1/64 < 0.05), and leaving out that seed changes the verdict."""

@@ -95,8 +95,9 @@ def section(a: Analysis) -> list[str]:
         "model is the first position), and Q5's levels are Q1's first position per actor, so the five "
         "are not independent evidence.",
         "",
-        "**real**: adjusted p < alpha. **no effect >= min-effect**: the 90 % t-interval lies inside "
-        f"±{a.min_effect:g} (an equivalence test; only Q2-Q4 can be decided this way). **undecided with N "
+        "**real**: adjusted p < alpha. **no effect >= min-effect**: the "
+        f"{100 * (1 - 2 * a.alpha):g} % t-interval lies inside ±{a.min_effect:g} (an equivalence test: two "
+        "one-sided tests at alpha; only Q2-Q4 can be decided this way). **undecided with N "
         "seeds**: neither, with the seeds a power calculation asks for (section 4). **n/a**: no test, with "
         "the reason. **assumption-sensitive**: the exact sign-flip test and the t-test disagree at the "
         "family's Holm threshold (judged only where the sign-flip test can reach it with this many seeds), "
