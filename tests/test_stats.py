@@ -420,6 +420,19 @@ def test_cl_scores_definitions():
     assert out["forgetting"] == pytest.approx(((0.9 - 0.6) + (0.95 - 0.7)) / 2)
 
 
+def test_forgetting_of_a_loss_is_from_its_best_value():
+    """For log loss and Brier (lower is better) the best value is the lowest: a loss that only falls
+    as training goes on forgets nothing, and one that rises from its best has forgotten."""
+    loss = np.array([[0.3, 0.7, 0.7], [0.2, 0.3, 0.7], [0.2, 0.3, 0.3]])  # learnt, kept
+    assert cl_scores(loss, sign=-1.0)["forgetting"] == pytest.approx(0.0)
+    rises = np.array([[0.3, 0.7, 0.7], [0.5, 0.3, 0.7], [0.6, 0.4, 0.3]])
+    assert cl_scores(rises, sign=-1.0)["forgetting"] == pytest.approx(((0.6 - 0.3) + (0.4 - 0.3)) / 2)
+    df = simulate_results(4, rng=3)
+    df["log_loss"] = 1.0 - df["accuracy"]
+    acc, loss = analyse(df, "accuracy", 0.05, 0.05), analyse(df, "log_loss", 0.05, 0.05)
+    assert loss.cl_metrics["forgetting"].to_numpy() == pytest.approx(acc.cl_metrics["forgetting"].to_numpy())
+
+
 # --------------------------------------------------------------------------------------------
 # Orientation, degenerate inputs, missing data
 
