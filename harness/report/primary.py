@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from harness.analysis import Analysis, Claim, Decision, Verdict
-from harness.report.formatting import effect_text, md_table, per_seed_text, pval, verdict_text
+from harness.analysis.intervals import t_interval
+from harness.report.formatting import effect_text, md_table, num, per_seed_text, pval, verdict_text
 
 HEADING = "## 1. The original study's claims (primary family)"
 
@@ -46,6 +47,12 @@ def _flag_notes(a: Analysis) -> list[str]:
             why.append("leaving out one seed changes the verdict")
         if why:
             notes.append(f"- **{d.claim} is assumption-sensitive**: {' and '.join(why)}.")
+        if d.verdict is Verdict.REAL and d.alternative == "greater" and not d.ci_low > 0:
+            low = t_interval(d.values, 1 - 2 * a.alpha).low
+            notes.append(
+                f"- **{d.claim} is real by its one-sided test** (Holm's level reaches alpha here): its two-sided "
+                f"95 % interval reaches below 0, its one-sided {100 * (1 - a.alpha):g} % lower bound is {num(low)}."
+            )
     return notes
 
 
