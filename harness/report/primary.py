@@ -50,8 +50,9 @@ def _flag_notes(a: Analysis) -> list[str]:
         if d.verdict is Verdict.REAL and d.alternative == "greater" and not d.ci_low > 0:
             low = t_interval(d.values, 1 - 2 * a.alpha).low
             notes.append(
-                f"- **{d.claim} is real by its one-sided test** (Holm's level reaches alpha here): its two-sided "
-                f"95 % interval reaches below 0, its one-sided {100 * (1 - a.alpha):g} % lower bound is {num(low)}."
+                f"- **{d.claim} is real by its one-sided test** (at its Holm step the level is above 0.025): "
+                f"its two-sided 95 % interval reaches below 0, its one-sided {100 * (1 - a.alpha):g} % lower "
+                f"bound is {num(low)}."
             )
     return notes
 
