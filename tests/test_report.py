@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 from simulate import simulate_results
 from typer.testing import CliRunner
 
@@ -282,3 +283,33 @@ def test_reading_of_each_verdict():
     assert reading(decided(Claim.Q2, [0.1, 0.12, 0.09, 0.11, 0.1])) == AGAINST
     opposite = reading(decided(Claim.Q4, [-0.1, -0.12, -0.09, -0.11, -0.1]))
     assert opposite.startswith(CANNOT_TELL) and "opposite to the claim" in opposite
+
+
+def test_a_one_sided_real_claim_whose_95_interval_reaches_below_zero_is_explained():
+    """At Holm's last step a one-sided test rejects at alpha, where the two-sided 95 % interval can
+    still reach below 0: the report must not leave "real" beside that interval unexplained."""
+    from types import SimpleNamespace
+
+    from harness.analysis.families import Family, decide_primary, difference_evidence
+    from harness.report.primary import section
+
+    def evidence(claim: Claim, values: list[float]):
+        series = pd.Series(values, index=pd.Index(range(len(values)), name="seed"))
+        return difference_evidence(Family.PRIMARY, claim, "", series)
+
+    q3 = [0.05, -0.01, 0.04, 0.0, 0.03, 0.02]  # one-sided p 0.035, 95 % CI [-0.003, 0.046]
+    family = (
+        evidence(Claim.Q2, [0.1, 0.11, 0.12, 0.1, 0.13, 0.1]),
+        evidence(Claim.Q3, q3),
+        evidence(Claim.Q4, [0.2, 0.21, 0.2, 0.22, 0.2, 0.23]),
+    )
+    decisions = decide_primary(family, 0.05, 0.05)
+    d = decisions[1]
+    assert d.verdict == "real" and d.ci_low < 0
+    a = SimpleNamespace(primary=decisions, alpha=0.05, min_effect=0.05, seeds=range(6), metric="accuracy")
+    text = "\n".join(section(a))
+    lower = sps.t.ppf(0.05, 5) * np.std(q3, ddof=1) / np.sqrt(6) + np.mean(q3)  # one-sided 95 % bound
+    assert lower > 0
+    note = next(line for line in text.splitlines() if line.startswith("- **Q3 is real by its one-sided"))
+    assert "one-sided" in note and f"{lower:.3f}" in note
+    assert text.count("is real by its one-sided test") == 1  # Q4's interval excludes 0; Q2 is two-sided

@@ -145,3 +145,24 @@ def test_futility_closes_single_effect_claims_only():
 def test_a_claim_without_a_test_stays_open():
     (record,) = decide_look(Design(), 0, [Claim("Q1", "two-sided", math.nan)])
     assert record.decision == Outcome.OPEN and np.isnan(record.p)
+
+
+def test_the_report_does_not_call_a_futility_stop_an_error_controlled_no_effect(tmp_path):
+    """A futility stop is the non-binding rule on one look's unadjusted 95 % CI: its repeated CI can
+    reach beyond +-min-effect (here Q2 as in the README's LFW run), so the table adjusted for the looks
+    must not present it as "no effect >= min-effect" with family-wise error at most alpha."""
+    from harness.auto import Result, Stop, summary, write_summary
+    from harness.report.sequential import section
+
+    design = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05)
+    sd = 0.0245 / stats.t.isf(0.025, 4) * math.sqrt(5)  # 95 % CI 0.006 +- 0.0245 at 5 seeds
+    q2 = ClaimLook("Q2", 0, 5, "two-sided", 0.01, 0.51, 0.006, -0.0185, 0.0305, sd, 2.939, 0.0033, Outcome.NO_EFFECT)
+    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q2], math.nan), "accuracy", None)
+    low, high = content["looks"][0]["repeated_ci_low"], content["looks"][0]["repeated_ci_high"]
+    assert low < -0.05 or high > 0.05  # the adjusted interval does not rule out min-effect
+    write_summary(tmp_path, content)
+    text = "\n".join(section(tmp_path))
+    adjusted = text.split("### Adjusted for the looks")[1]
+    row = next(line for line in adjusted.splitlines() if line.startswith("| Q2 "))
+    assert "no effect" not in row and "futility" in row
+    assert "decisions below are the ones with family-wise error at most alpha" not in adjusted

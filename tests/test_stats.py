@@ -284,6 +284,18 @@ def test_verdict_no_effect_only_from_the_equivalence_test():
     assert solver.power(dz, needed - 1, 0.05, alternative="two-sided") < 0.8
 
 
+def test_equivalence_test_is_at_the_family_alpha():
+    """ "no effect" is TOST at --alpha: the (1 - 2 alpha) t-interval inside +-min-effect, not a
+    90 % interval whatever alpha is (that would be an equivalence test at 0.05 beside "real" at 0.01)."""
+    values = [0.06, -0.02, 0.05, -0.01, 0.03, 0.01]
+    series = pd.Series(values, index=pd.Index(range(len(values)), name="seed"), dtype=float)
+    evidence = (difference_evidence(Family.PRIMARY, Claim.Q2, "", series),)
+    assert sps.ttest_1samp(values, 0).confidence_interval(0.90).high < 0.05  # TOST at 0.05 says equivalent
+    assert sps.ttest_1samp(values, 0).confidence_interval(0.98).high > 0.05  # TOST at 0.01 does not
+    assert decide_primary(evidence, 0.05, 0.05)[0].verdict == Verdict.NO_EFFECT
+    assert decide_primary(evidence, 0.01, 0.05)[0].verdict == Verdict.UNDECIDED
+
+
 def test_skewed_seeds_are_assumption_sensitive():
     """All positive but one seed carries the mean: the t-test does not reject, the exact
     sign-flip test does (1/64 < 0.05), and leaving out that seed changes the verdict."""
@@ -406,6 +418,19 @@ def test_cl_scores_definitions():
     assert out["BWT"] == pytest.approx(((0.6 - 0.9) + (0.7 - 0.95)) / 2)
     assert out["FWT"] == pytest.approx(((0.3 - 0.25) + (0.4 - 0.3)) / 2)
     assert out["forgetting"] == pytest.approx(((0.9 - 0.6) + (0.95 - 0.7)) / 2)
+
+
+def test_forgetting_of_a_loss_is_from_its_best_value():
+    """For log loss and Brier (lower is better) the best value is the lowest: a loss that only falls
+    as training goes on forgets nothing, and one that rises from its best has forgotten."""
+    loss = np.array([[0.3, 0.7, 0.7], [0.2, 0.3, 0.7], [0.2, 0.3, 0.3]])  # learnt, kept
+    assert cl_scores(loss, sign=-1.0)["forgetting"] == pytest.approx(0.0)
+    rises = np.array([[0.3, 0.7, 0.7], [0.5, 0.3, 0.7], [0.6, 0.4, 0.3]])
+    assert cl_scores(rises, sign=-1.0)["forgetting"] == pytest.approx(((0.6 - 0.3) + (0.4 - 0.3)) / 2)
+    df = simulate_results(4, rng=3)
+    df["log_loss"] = 1.0 - df["accuracy"]
+    acc, loss = analyse(df, "accuracy", 0.05, 0.05), analyse(df, "log_loss", 0.05, 0.05)
+    assert loss.cl_metrics["forgetting"].to_numpy() == pytest.approx(acc.cl_metrics["forgetting"].to_numpy())
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ class Analysis:
     @cached_property
     def cl_metrics(self) -> pd.DataFrame:
         """ACC, BWT, FWT and forgetting per order."""
-        return cl_metrics(self.index)
+        return cl_metrics(self.index, oriented(self.metric))
 
     @cached_property
     def pairs(self) -> pd.DataFrame:

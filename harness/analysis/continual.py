@@ -44,12 +44,13 @@ def matrices(ix: RunIndex) -> dict[str, OrderMatrix]:
     return out
 
 
-def cl_scores(matrix: np.ndarray, baseline: np.ndarray | None = None) -> dict[str, float]:
+def cl_scores(matrix: np.ndarray, baseline: np.ndarray | None = None, sign: float = 1.0) -> dict[str, float]:
     """Continual-learning scores of one T x T matrix R[i][j] (row: after task i, col: task j).
 
     ACC = mean_j R[T][j]; BWT = mean_{j<T} R[T][j] - R[j][j] (Lopez-Paz & Ranzato 2017);
     FWT = mean_{j>1} R[j-1][j] - b_j with b the untrained baseline (ibid.);
-    forgetting = mean_{j<T} max_{l<T} R[l][j] - R[T][j] (Chaudhry et al. 2018).
+    forgetting = mean_{j<T} max_{l<T} R[l][j] - R[T][j] (Chaudhry et al. 2018), with R times ``sign``
+    (-1 for log loss and Brier) so that the best value is the lowest loss and forgetting is positive.
     """
     r = np.asarray(matrix, float)
     t = r.shape[0]
@@ -58,19 +59,20 @@ def cl_scores(matrix: np.ndarray, baseline: np.ndarray | None = None) -> dict[st
         return {**out, "BWT": np.nan, "FWT": np.nan, "forgetting": np.nan}
     out["BWT"] = float(np.mean([r[-1, j] - r[j, j] for j in range(t - 1)]))
     out["FWT"] = np.nan if baseline is None else float(np.mean([r[j - 1, j] - baseline[j] for j in range(1, t)]))
-    out["forgetting"] = float(np.mean([r[: t - 1, j].max() - r[-1, j] for j in range(t - 1)]))
+    good = sign * r
+    out["forgetting"] = float(np.mean([good[: t - 1, j].max() - good[-1, j] for j in range(t - 1)]))
     return out
 
 
-def cl_metrics(ix: RunIndex) -> pd.DataFrame:
+def cl_metrics(ix: RunIndex, sign: float = 1.0) -> pd.DataFrame:
     """ACC, BWT, FWT, forgetting per order (mean and sd over seeds), plus an "all orders" row
-    (each seed's mean over orders, then mean and sd over seeds)."""
+    (each seed's mean over orders, then mean and sd over seeds); ``sign``: see :func:`cl_scores`."""
     per_seed: dict[str, np.ndarray] = {}
     for order in ix.orders:
         cube = order_cube(ix, order)
         base = np.column_stack([ix.b(a) for a in order])
         per_seed[">".join(order)] = np.array(
-            [[cl_scores(cube[s], base[s])[c] for c in CL_COLUMNS] for s in range(len(ix.seeds))]
+            [[cl_scores(cube[s], base[s], sign)[c] for c in CL_COLUMNS] for s in range(len(ix.seeds))]
         )
     if per_seed:
         per_seed["all orders"] = np.mean(np.stack(list(per_seed.values())), axis=0)

@@ -298,7 +298,7 @@ def _primary_verdict(p_adjusted: float, e: Evidence, values: np.ndarray, alpha: 
         return Verdict.NA
     if p_adjusted < alpha:
         return Verdict.REAL
-    if e.has_single_effect and t_interval(values, 0.90).inside(min_effect):
+    if e.has_single_effect and t_interval(values, 1 - 2 * alpha).inside(min_effect):  # TOST at alpha
         return Verdict.NO_EFFECT
     return Verdict.UNDECIDED
 
@@ -324,8 +324,9 @@ def _leave_one_out_changes(
 
 
 def decide_primary(evidence: tuple[Evidence, ...], alpha: float, min_effect: float) -> tuple[Decision, ...]:
-    """Holm over the primary family; verdicts real / no effect (90 % t-interval inside
-    +-min_effect) / undecided / n/a, seeds a power calculation asks for, and the safeguards."""
+    """Holm over the primary family; verdicts real / no effect (the (1 - 2 alpha) t-interval inside
+    +-min_effect: two one-sided tests at alpha) / undecided / n/a, seeds a power calculation asks
+    for, and the safeguards."""
     m = max(sum(not e.reason for e in evidence), 1)
     p_adjusted = holm([e.p for e in evidence], alpha)
     p_exact = holm([e.p_exact for e in evidence], alpha)

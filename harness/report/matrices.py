@@ -56,7 +56,8 @@ def section(a: Analysis, base: dict[str, float]) -> list[str]:
         "Per order and seed, then mean ± sd over seeds: ACC = mean final value over actors; BWT = mean over "
         "earlier actors of final minus just-trained (Lopez-Paz & Ranzato 2017); FWT = mean over later actors "
         "of the value just before training them minus the untrained baseline b_j (ibid.); forgetting = mean "
-        "over earlier actors of the best value at stages 1..k-1 minus the final (Chaudhry et al. 2018).",
+        "over earlier actors of the best value at stages 1..k-1 minus the final (Chaudhry et al. 2018; for "
+        "a loss the best is the lowest and the sign is turned, so positive means forgotten).",
         "",
     ]
     cl = a.cl_metrics

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from harness.analysis import Analysis, Claim, Decision, Verdict
-from harness.report.formatting import effect_text, md_table, per_seed_text, pval, verdict_text
+from harness.analysis.intervals import t_interval
+from harness.report.formatting import effect_text, md_table, num, per_seed_text, pval, verdict_text
 
 HEADING = "## 1. The original study's claims (primary family)"
 
@@ -46,6 +47,13 @@ def _flag_notes(a: Analysis) -> list[str]:
             why.append("leaving out one seed changes the verdict")
         if why:
             notes.append(f"- **{d.claim} is assumption-sensitive**: {' and '.join(why)}.")
+        if d.verdict is Verdict.REAL and d.alternative == "greater" and not d.ci_low > 0:
+            low = t_interval(d.values, 1 - 2 * a.alpha).low
+            notes.append(
+                f"- **{d.claim} is real by its one-sided test** (at its Holm step the level is above 0.025): "
+                f"its two-sided 95 % interval reaches below 0, its one-sided {100 * (1 - a.alpha):g} % lower "
+                f"bound is {num(low)}."
+            )
     return notes
 
 
@@ -95,8 +103,9 @@ def section(a: Analysis) -> list[str]:
         "model is the first position), and Q5's levels are Q1's first position per actor, so the five "
         "are not independent evidence.",
         "",
-        "**real**: adjusted p < alpha. **no effect >= min-effect**: the 90 % t-interval lies inside "
-        f"±{a.min_effect:g} (an equivalence test; only Q2-Q4 can be decided this way). **undecided with N "
+        "**real**: adjusted p < alpha. **no effect >= min-effect**: the "
+        f"{100 * (1 - 2 * a.alpha):g} % t-interval lies inside ±{a.min_effect:g} (an equivalence test: two "
+        "one-sided tests at alpha; only Q2-Q4 can be decided this way). **undecided with N "
         "seeds**: neither, with the seeds a power calculation asks for (section 4). **n/a**: no test, with "
         "the reason. **assumption-sensitive**: the exact sign-flip test and the t-test disagree at the "
         "family's Holm threshold (judged only where the sign-flip test can reach it with this many seeds), "

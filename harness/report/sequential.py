@@ -34,6 +34,16 @@ def _interval(low: object, high: object) -> str:
     return f"[{num(low)}, inf)" if high is None else f"[{num(low)}, {num(high)}]"
 
 
+def _adjusted_decision(r: dict) -> str:
+    """A claim's last decision in the table adjusted for the looks: a futility stop is not an
+    error-controlled "no effect" there."""
+    if r["decision"] == "open":
+        return f"undecided with {r['seeds']} seeds"
+    if r["decision"] == "effect":
+        return "effect"
+    return f"futility stop at {r['seeds']} seeds"
+
+
 def section(run_dir: Path) -> list[str]:
     """Markdown lines; empty for a fixed design."""
     content = read(run_dir)
@@ -80,8 +90,11 @@ def section(run_dir: Path) -> list[str]:
         "Each claim at its last look: the repeated p-value (the smallest alpha at which this design would "
         "have shown the claim at that look) and the repeated confidence interval (simultaneous over all looks "
         "at the claim's level), Jennison & Turnbull (2000), ch. 9. Section 1's p-values and verdicts are "
-        "fixed-sample tests on all seeds and do not account for the looks; for this study the decisions below "
-        "are the ones with family-wise error at most alpha.",
+        "fixed-sample tests on all seeds and do not account for the looks; for this study the claims shown "
+        '("effect") below are the ones with family-wise error at most alpha. A futility stop is the '
+        "non-binding rule on that look's unadjusted 95 % CI, not an equivalence test adjusted for the looks: "
+        f"it says the claim was not worth more seeds, and only a repeated CI inside ±{design['min_effect']:g} "
+        "would rule out that effect at the claim's level.",
         "",
     ]
     last = {r["claim"]: r for r in looks}
@@ -91,7 +104,7 @@ def section(run_dir: Path) -> list[str]:
             [
                 (
                     claim,
-                    r["decision"] if r["decision"] != "open" else f"undecided with {r['seeds']} seeds",
+                    _adjusted_decision(r),
                     r["seeds"],
                     num(r["effect"]),
                     _interval(r["repeated_ci_low"], r["repeated_ci_high"]),
