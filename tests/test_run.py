@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.errors import HarnessError
 from harness.execute import SCHEDULER_TIMEOUT_S
+from harness.schema import METRICS
 from harness.store import Store
 from harness.study import Node
 
@@ -97,11 +98,10 @@ def stored_results(run_dir: Path) -> Path:
     """A real store holding a few nodes' rows, as a killed run leaves it."""
     run_dir.mkdir()
     store = Store(run_dir)
-    metrics = {"accuracy": 0.5, "balanced_accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5}
-    counts = {"roc_auc": 0.5, "tp": 1, "fp": 1, "tn": 1, "fn": 1, "n_test": 4}
+    scores = {metric: 0.5 for metric in METRICS} | {"tp": 1, "fp": 1, "tn": 1, "fn": 1, "n_test": 4}
     for seed in range(40):
         for path in [(), ("A",), ("A", "B"), ("B",)]:
-            rows = [{"eval_actor": actor, **metrics, **counts} for actor in "AB"]
+            rows = [{"eval_actor": actor, **scores} for actor in "AB"]
             store.commit(Node(seed, path), 100, 1.0, rows)
     store.close()
     return run_dir / "results.sqlite"
