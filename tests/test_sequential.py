@@ -98,6 +98,7 @@ class Claim:
     ci_high: float = math.nan
     sd: float = math.nan
     n: int = 5
+    level_spread: float = math.nan
 
 
 def test_a_rejection_passes_its_alpha_to_the_others_at_the_same_look():
@@ -130,16 +131,23 @@ def test_decided_claims_are_not_retested_and_keep_the_levels_they_freed():
     assert records[0].alpha == pytest.approx(0.05 / 2)  # m = 3, one rejected
 
 
-def test_futility_closes_single_effect_claims_only():
+def test_futility_closes_a_claim_only_when_its_intervals_rule_min_effect_out():
     design = Design(max_seeds=20, look_every=5, min_effect=0.05)
     family = [
         Claim("Q3", "greater", 0.4, 0.0, -0.03, 0.04),  # upper bound below min effect: no effect
         Claim("Q4", "greater", 0.4, 0.0, -0.03, 0.06),  # could still be 0.06: open
         Claim("Q2", "two-sided", 0.4, 0.0, -0.06, 0.04),  # could be -0.06: open
         Claim("Q1", "two-sided", 0.4),  # no interval: efficacy only
+        Claim("Q5", "two-sided", 0.4, level_spread=0.049),  # every pair of actors within +-0.05: no effect
     ]
     decisions = {r.claim: r.decision for r in decide_look(design, 0, family)}
-    assert decisions == {"Q3": Outcome.NO_EFFECT, "Q4": Outcome.OPEN, "Q2": Outcome.OPEN, "Q1": Outcome.OPEN}
+    assert decisions == {
+        "Q3": Outcome.NO_EFFECT,
+        "Q4": Outcome.OPEN,
+        "Q2": Outcome.OPEN,
+        "Q1": Outcome.OPEN,
+        "Q5": Outcome.NO_EFFECT,
+    }
 
 
 def test_a_claim_without_a_test_stays_open():

@@ -81,6 +81,7 @@ class Evidence:
     ci_low: float = math.nan
     ci_high: float = math.nan
     sd: float = math.nan
+    level_spread: float = math.nan
 
 
 def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:

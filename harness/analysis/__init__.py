@@ -20,7 +20,6 @@ from harness.analysis.families import (
     decide_exploratory,
     decide_primary,
     exploratory_evidence,
-    futility_interval,
     primary_evidence,
 )
 from harness.analysis.index import RunIndex, build_index
@@ -37,7 +36,6 @@ __all__ = [
     "Family",
     "Verdict",
     "analyse",
-    "futility_interval",
     "primary_tests",
 ]
 

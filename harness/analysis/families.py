@@ -21,7 +21,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from harness.analysis.index import RunIndex
-from harness.analysis.intervals import Interval, t_interval
+from harness.analysis.intervals import Interval, largest_pairwise_bound, t_interval
 from harness.analysis.power import MAX_SEEDS, friedman_are, seeds_for_power
 from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
 from harness.analysis.questions import LEVELS, Claim, contrast, differences, level_table, pooled
@@ -83,6 +83,7 @@ class Evidence:
     method: str = ""
     levels: tuple[tuple[str, Interval], ...] = ()
     contrast: Interval | None = None
+    level_spread: float = math.nan
     per_seed: pd.Series | pd.DataFrame
     reason: str = ""
     note: str = ""
@@ -144,14 +145,6 @@ class Decision(Evidence):
         while self.test.min_p(n, max(k, 2)) >= self.power_alpha and n < MAX_SEEDS:
             n += 1
         return max(needed, float(n)) if np.isfinite(needed) else needed
-
-
-def futility_interval(evidence: Evidence) -> Interval | None:
-    """The 95 % t-interval that can rule an effect out (claims with a single effect); None for Q1/Q5,
-    which can only be decided by efficacy or stay open."""
-    if not evidence.has_single_effect or evidence.reason:
-        return None
-    return Interval(evidence.effect, evidence.ci_low, evidence.ci_high)
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,6 +223,7 @@ def level_evidence(
     if n > 1 and k > 1:
         means = values.mean(axis=0)
         base["sd"] = float(np.std(values[:, np.argmax(means)] - values[:, np.argmin(means)], ddof=1))
+        base["level_spread"] = largest_pairwise_bound(values)
     reason = f"needs >= 2 {LEVELS[claim]}s, got {k}" if k < 2 else _shortage(n)
     if not reason and bool(np.all(np.ptp(values, axis=1) == 0)):
         reason = "all levels tie within every seed"
@@ -298,9 +292,11 @@ def _primary_verdict(p_adjusted: float, e: Evidence, values: np.ndarray, alpha: 
         return Verdict.NA
     if p_adjusted < alpha:
         return Verdict.REAL
-    if e.has_single_effect and t_interval(values, 1 - 2 * alpha).inside(min_effect):  # TOST at alpha
-        return Verdict.NO_EFFECT
-    return Verdict.UNDECIDED
+    if e.has_single_effect:
+        equivalent = t_interval(values, 1 - 2 * alpha).inside(min_effect)  # TOST at alpha
+    else:
+        equivalent = largest_pairwise_bound(values, 1 - 2 * alpha) < min_effect  # intersection-union, at alpha
+    return Verdict.NO_EFFECT if equivalent else Verdict.UNDECIDED
 
 
 def _leave_one_out_changes(

@@ -41,6 +41,22 @@ def t_interval(x: np.ndarray, confidence: float = 0.95) -> Interval:
     return Interval(mean, mean - half, mean + half, confidence)
 
 
+def largest_pairwise_bound(levels: np.ndarray, confidence: float = 0.95) -> float:
+    """The largest absolute bound of the t-intervals of every pairwise difference between the columns
+    (levels) of a seeds x levels table; NaN when a pair has no interval.
+
+    Below ``m``, every pair's interval lies inside (-m, m): with (1 - 2 alpha) intervals that is the
+    intersection-union test (Berger 1982) of "no two levels differ by m or more" at level alpha,
+    equivalence for a claim without a single effect (Q1, Q5)."""
+    levels = np.asarray(levels, float)
+    bounds = []
+    for i in range(levels.shape[1]):
+        for j in range(i + 1, levels.shape[1]):
+            pair = t_interval(levels[:, i] - levels[:, j], confidence)
+            bounds.append(max(abs(pair.low), abs(pair.high)))
+    return max(bounds) if bounds else math.nan
+
+
 def wilson_interval(accuracy: float, n_test: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson interval of one accuracy measured on ``n_test`` images (statsmodels)."""
     count = round(float(accuracy) * int(n_test))

@@ -78,6 +78,7 @@ class Evidence(Protocol):
     effect: float
     ci_low: float
     ci_high: float
+    level_spread: float  # Q1/Q5: largest |bound| of the pairwise level differences' 95 % t-intervals
     sd: float  # of the per-seed values (NaN for Q1/Q5)
 
 
@@ -227,7 +228,10 @@ class ClaimLook:
 
 
 def futile(evidence: Evidence, min_effect: float) -> bool:
-    """The 95 % CI rules out an effect of ``min_effect`` in the tested direction(s)."""
+    """The 95 % CI rules out an effect of ``min_effect`` in the tested direction(s); for Q1/Q5 every
+    pairwise level difference's 95 % CI lies inside +-min_effect (no two levels differ that much)."""
+    if np.isfinite(evidence.level_spread):
+        return evidence.level_spread < min_effect
     low, high = evidence.ci_low, evidence.ci_high
     if not (np.isfinite(low) and np.isfinite(high)):
         return False

@@ -15,8 +15,8 @@ def reading(d: Decision) -> str:
     """What the verdict means for the claim in the original study's words."""
     if d.verdict is Verdict.NA:
         return CANNOT_TELL
-    if d.claim is Claim.Q1:
-        return AGAINST if d.verdict is Verdict.REAL else CANNOT_TELL
+    if d.claim is Claim.Q1:  # the claim is the absence of an effect
+        return {Verdict.REAL: AGAINST, Verdict.NO_EFFECT: SUPPORTS}.get(d.verdict, CANNOT_TELL)
     if d.claim is Claim.Q2:  # effect = shared minus fresh; the claim predicts a negative one
         if d.verdict is Verdict.REAL:
             return SUPPORTS if d.effect < 0 else AGAINST
