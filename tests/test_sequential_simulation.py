@@ -21,6 +21,7 @@ from scipy import stats
 from simulate import node_index
 from simulate import simulate_accuracies as simulate_nodes
 
+from harness.analysis.intervals import largest_pairwise_bound
 from harness.analysis.sequential import Design, Outcome, decide_look
 
 ACTORS = ("A", "B", "C")
@@ -91,7 +92,13 @@ def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:
         v = values[claim][:, :n]
         if v.ndim == 3:
             p = stats.friedmanchisquare(*np.moveaxis(v, -1, 0), axis=1).pvalue
-            columns.append([Evidence(claim, alternative, n, float(pi)) for pi in np.nan_to_num(p, nan=1.0)])
+            spread = [largest_pairwise_bound(study) for study in v]
+            columns.append(
+                [
+                    Evidence(claim, alternative, n, float(pi), level_spread=s)
+                    for pi, s in zip(np.nan_to_num(p, nan=1.0), spread, strict=True)
+                ]
+            )
             continue
         p = stats.ttest_1samp(v, 0.0, axis=1, alternative=alternative).pvalue
         low, high = stats.ttest_1samp(v, 0.0, axis=1).confidence_interval(0.95)
