@@ -72,3 +72,15 @@ def original_pipeline(path: Path, image_size: int) -> np.ndarray:
 def set_mtime(path: Path, seconds: float) -> None:
     """Give ``path`` an explicit modification time, so tests never depend on the clock."""
     os.utime(path, (seconds, seconds))
+
+
+def refuse_reading(monkeypatch, path: Path) -> None:
+    """Make ``np.fromfile`` fail on ``path`` as it does without read permission (root reads any file)."""
+    fromfile = np.fromfile
+
+    def refuse(file, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return fromfile(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "fromfile", refuse)

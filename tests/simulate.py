@@ -22,6 +22,8 @@ Everything is vectorised over studies, so calibration tests can simulate thousan
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import permutations
 
@@ -204,3 +206,18 @@ def simulate_studies(
     for start in range(0, n_studies, chunk):
         for values in simulate_accuracies(min(chunk, n_studies - start), n_seeds, actors, rng=rng, **options):
             yield frame_from_nodes(tuple(actors), values, n_test=n_test)
+
+
+@dataclass(frozen=True)
+class ClaimEvidence:
+    """What ``decide_look`` needs of one claim's test (``harness.analysis.sequential.Evidence``), made by hand."""
+
+    claim: str
+    alternative: str
+    p: float
+    effect: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    sd: float = math.nan
+    n: int = 5
+    level_spread: float = math.nan

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from images import make_folder_dataset, original_pipeline, write_image
+from images import make_folder_dataset, original_pipeline, refuse_reading, write_image
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -55,13 +55,7 @@ def test_a_file_unreadable_once_is_used_once_it_is_fixed(faces, cache, monkeypat
     """Root reads any file, so 'unreadable' is np.fromfile refusing it, as it does without permission."""
     locked = faces / "Alice" / "img_003.png"
     fromfile = np.fromfile
-
-    def refuse(file, *args, **kwargs):
-        if Path(file) == locked:
-            raise PermissionError(13, "Permission denied", str(file))
-        return fromfile(file, *args, **kwargs)
-
-    monkeypatch.setattr(np, "fromfile", refuse)
+    refuse_reading(monkeypatch, locked)
     dataset, warnings = load(faces, cache)
     assert [p for p, _ in dataset.positives["Alice"].skipped] == [locked]
     assert warnings == [f"skipped {locked}: cannot be read (Permission denied)"]

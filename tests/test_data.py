@@ -18,6 +18,7 @@ from images import (
     make_folder_dataset,
     noise,
     original_pipeline,
+    refuse_reading,
     set_mtime,
     write_class,
     write_image,
@@ -365,14 +366,7 @@ def test_bad_files_are_skipped_with_a_reason_each(faces, cache, monkeypatch):
     locked = write_image(alice / "locked.png", noise(32))
     locked.chmod(0)
     if os.access(locked, os.R_OK):  # root reads anything: make np.fromfile fail as it would
-        fromfile = np.fromfile
-
-        def refuse(file, *args, **kwargs):
-            if Path(file) == locked:
-                raise PermissionError(13, "Permission denied", str(file))
-            return fromfile(file, *args, **kwargs)
-
-        monkeypatch.setattr(np, "fromfile", refuse)
+        refuse_reading(monkeypatch, locked)
     dangling = alice / "dangling.png"
     dangling.symlink_to(alice / "deleted.png")
     warnings = []

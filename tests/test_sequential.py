@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from scipy import stats
+from simulate import ClaimEvidence as Claim
 
 from harness.analysis.sequential import (
     ClaimLook,
@@ -86,19 +86,6 @@ def test_a_one_sided_repeated_interval_excludes_zero_exactly_when_the_claim_cros
         effect = stats.t.isf(p, n - 1) * sd / math.sqrt(n)  # the mean whose one-sided t-test p is p
         low, high = repeated_interval(effect, sd, n, 1, fractions, Spending.POCOCK, 0.01, "greater")
         assert high == math.inf and (low > 0) == (p <= level)
-
-
-@dataclass(frozen=True)
-class Claim:
-    claim: str
-    alternative: str
-    p: float
-    effect: float = math.nan
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    sd: float = math.nan
-    n: int = 5
-    level_spread: float = math.nan
 
 
 def test_a_rejection_passes_its_alpha_to_the_others_at_the_same_look():

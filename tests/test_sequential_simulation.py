@@ -12,13 +12,12 @@ Friedman test (chi-square approximation here; the harness runs the exact permuta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from itertools import permutations
 
 import numpy as np
 import pytest
 from scipy import stats
-from simulate import node_index
+from simulate import ClaimEvidence, node_index
 from simulate import simulate_accuracies as simulate_nodes
 
 from harness.analysis.intervals import largest_pairwise_bound
@@ -72,20 +71,7 @@ def claim_values(acc: dict[tuple, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-@dataclass(frozen=True)
-class Evidence:
-    claim: str
-    alternative: str
-    n: int
-    p: float
-    effect: float = math.nan
-    ci_low: float = math.nan
-    ci_high: float = math.nan
-    sd: float = math.nan
-    level_spread: float = math.nan
-
-
-def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:
+def evidence(values: dict[str, np.ndarray], n: int) -> list[list[ClaimEvidence]]:
     """Per study, the five tests on its first ``n`` seeds (computed for all studies at once)."""
     columns = []
     for claim, alternative in ALTERNATIVES.items():
@@ -95,7 +81,7 @@ def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:
             spread = [largest_pairwise_bound(study) for study in v]
             columns.append(
                 [
-                    Evidence(claim, alternative, n, float(pi), level_spread=s)
+                    ClaimEvidence(claim, alternative, float(pi), n=n, level_spread=s)
                     for pi, s in zip(np.nan_to_num(p, nan=1.0), spread, strict=True)
                 ]
             )
@@ -104,7 +90,7 @@ def evidence(values: dict[str, np.ndarray], n: int) -> list[list[Evidence]]:
         low, high = stats.ttest_1samp(v, 0.0, axis=1).confidence_interval(0.95)
         mean = v.mean(axis=1)
         rows = zip(p, mean, low, high, v.std(axis=1, ddof=1), strict=True)
-        columns.append([Evidence(claim, alternative, n, *map(float, row)) for row in rows])
+        columns.append([ClaimEvidence(claim, alternative, *map(float, row), n=n) for row in rows])
     return [list(study) for study in zip(*columns, strict=True)]
 
 
