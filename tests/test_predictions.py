@@ -105,7 +105,8 @@ def test_a_run_directory_from_before_predictions_reports_resumes_and_says_so(one
     old = tmp_path / "old"
     old_run_directory(one_seed, old, actor)
 
-    invoke(["report", str(old)])  # the old results.csv reports as it is
+    invoke(["report", str(old)])  # the old results.csv reports as it is, and says what it lacks
+    assert "no predictions.parquet: no per-image evidence" in (old / "report.md").read_text()
     output = invoke(permute_args(lfw_home, old)).output
     notes = [line for line in output.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "6 of the 6 nodes" in notes[0] and "older harness" in notes[0]

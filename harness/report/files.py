@@ -21,6 +21,11 @@ def read_optional(run_dir: Path) -> dict:
             out["config"] = json.loads(config.read_text())
         except (OSError, ValueError) as exc:
             out["notes"].append(f"config.json unreadable ({type(exc).__name__})")
+    if not (run_dir / "predictions.parquet").is_file():
+        out["notes"].append(
+            "no predictions.parquet: no per-image evidence "
+            "(an older harness made this run, or the results came from elsewhere)"
+        )
     for name in ("trainings", "sessions"):
         path = run_dir / f"{name}.csv"
         if path.is_file():
