@@ -27,6 +27,7 @@ from harness.analysis.sequential import (
     Design,
     Outcome,
     decide_look,
+    equivalence_bounds,
     repeated_interval,
     repeated_p,
 )
@@ -155,14 +156,25 @@ def stored_seconds_per_seed(trainings: pd.DataFrame, nodes_per_seed: int) -> flo
 
 def summary(design: Design, result: Result, metric: str, budget: float | None) -> dict:
     """What the report shows: the design, each look with its boundaries, the stopping reason, and
-    per claim the repeated p-value and repeated CI at its last look (Jennison & Turnbull ch. 9)."""
+    per claim the repeated p-value and repeated CI at its last look (Jennison & Turnbull ch. 9), and
+    for Q2-Q4 the repeated bounds at alpha that futility compares with min-effect."""
     looks = []
     for r in result.looks:
         p_rep = repeated_p(r.p, r.look, design.fractions, design.spending, r.alternative)
         low, high = repeated_interval(
             r.effect, r.sd, r.seeds, r.look, design.fractions, design.spending, r.alpha, r.alternative
         )
-        looks.append({**r.to_dict(), "repeated_p": p_rep, "repeated_ci_low": low, "repeated_ci_high": high})
+        equivalence = equivalence_bounds(r.effect, r.sd, r.seeds, design, r.look, r.alternative)
+        looks.append(
+            {
+                **r.to_dict(),
+                "repeated_p": p_rep,
+                "repeated_ci_low": low,
+                "repeated_ci_high": high,
+                "equivalence_low": equivalence[0],
+                "equivalence_high": equivalence[1],
+            }
+        )
     return {
         "design": design.to_dict() | {"looks": list(design.looks), "fractions": list(design.fractions)},
         "metric": metric,

@@ -23,7 +23,7 @@ Everything is vectorised over studies, so calibration tests can simulate thousan
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import permutations
 
@@ -220,4 +220,4 @@ class ClaimEvidence:
     ci_high: float = math.nan
     sd: float = math.nan
     n: int = 5
-    level_spread: float = math.nan
+    values: np.ndarray = field(default_factory=lambda: np.empty(0))

@@ -17,6 +17,7 @@ from harness.analysis.sequential import (
     boundaries,
     crossing_probability,
     decide_look,
+    equivalence_confidence,
     nominal_p,
     repeated_interval,
     repeated_p,
@@ -118,23 +119,48 @@ def test_decided_claims_are_not_retested_and_keep_the_levels_they_freed():
     assert records[0].alpha == pytest.approx(0.05 / 2)  # m = 3, one rejected
 
 
-def test_futility_closes_a_claim_only_when_its_intervals_rule_min_effect_out():
+def with_upper_bound(bound: float, confidence: float, n: int = 5, sd: float = 0.02) -> np.ndarray:
+    """n per-seed values whose two-sided ``confidence`` t-interval ends at ``bound``."""
+    z = np.array([-1.2, -0.6, 0.0, 0.6, 1.2])[:n]
+    values = z / np.std(z, ddof=1) * sd
+    return values + bound - stats.t.ppf((1 + confidence) / 2, n - 1) * sd / math.sqrt(n)
+
+
+def test_futility_bounds_are_the_repeated_one_sided_bounds_at_alpha():
+    design = Design(max_seeds=20, look_every=5, alpha=0.05)
+    one_sided = boundaries(design.fractions, 0.05, Spending.POCOCK, "greater")[0]
+    assert equivalence_confidence(design, 0) == pytest.approx(1 - 2 * stats.norm.sf(one_sided))
+    assert 0.90 < equivalence_confidence(design, 0) < 0.97  # wider than the fixed 90 %: four looks
+    assert equivalence_confidence(Design(max_seeds=5, look_every=5, alpha=0.05), 0) == pytest.approx(0.90)
+
+
+def test_futility_closes_a_claim_only_when_its_repeated_bounds_rule_min_effect_out():
     design = Design(max_seeds=20, look_every=5, min_effect=0.05)
+    level = equivalence_confidence(design, 0)
     family = [
-        Claim("Q3", "greater", 0.4, 0.0, -0.03, 0.04),  # upper bound below min effect: no effect
-        Claim("Q4", "greater", 0.4, 0.0, -0.03, 0.06),  # could still be 0.06: open
-        Claim("Q2", "two-sided", 0.4, 0.0, -0.06, 0.04),  # could be -0.06: open
-        Claim("Q1", "two-sided", 0.4),  # no interval: efficacy only
-        Claim("Q5", "two-sided", 0.4, level_spread=0.049),  # every pair of actors within +-0.05: no effect
+        Claim("Q3", "greater", 0.4, values=with_upper_bound(0.049, level)),  # upper bound below 0.05: no effect
+        Claim("Q4", "greater", 0.4, values=with_upper_bound(0.049, 0.95)),  # the 95 % bound is not enough
+        Claim("Q2", "two-sided", 0.4, values=with_upper_bound(0.051, level)),  # could be 0.051: open
     ]
     decisions = {r.claim: r.decision for r in decide_look(design, 0, family)}
-    assert decisions == {
-        "Q3": Outcome.NO_EFFECT,
-        "Q4": Outcome.OPEN,
-        "Q2": Outcome.OPEN,
-        "Q1": Outcome.OPEN,
-        "Q5": Outcome.NO_EFFECT,
-    }
+    assert decisions == {"Q3": Outcome.NO_EFFECT, "Q4": Outcome.OPEN, "Q2": Outcome.OPEN}
+    centred = with_upper_bound(0.049, level) - with_upper_bound(0.049, level).mean()  # inside +-0.049
+    (q2,) = decide_look(design, 0, [Claim("Q2", "two-sided", 0.4, values=centred)])
+    assert q2.decision == Outcome.NO_EFFECT
+
+
+def test_futility_of_a_level_claim_needs_every_pair_of_levels_within_min_effect():
+    design = Design(max_seeds=20, look_every=5, min_effect=0.05)
+    level = equivalence_confidence(design, 0)
+    close = with_upper_bound(0.049, level) - with_upper_bound(0.049, level).mean()  # a pair's difference
+    table = np.column_stack([np.zeros(5), close, np.zeros(5)])
+    (q5,) = decide_look(design, 0, [Claim("Q5", "two-sided", 0.4, values=table)])
+    assert q5.decision == Outcome.NO_EFFECT
+    table[:, 2] = with_upper_bound(0.051, level)  # the third actor could be 0.051 better than the first
+    (q5,) = decide_look(design, 0, [Claim("Q5", "two-sided", 0.4, values=table)])
+    assert q5.decision == Outcome.OPEN
+    (q1,) = decide_look(design, 0, [Claim("Q1", "two-sided", 0.4)])  # no values: efficacy only
+    assert q1.decision == Outcome.OPEN
 
 
 def test_a_claim_without_a_test_stays_open():
@@ -142,22 +168,40 @@ def test_a_claim_without_a_test_stays_open():
     assert record.decision == Outcome.OPEN and np.isnan(record.p)
 
 
-def test_the_report_does_not_call_a_futility_stop_an_error_controlled_no_effect(tmp_path):
-    """A futility stop is the non-binding rule on one look's unadjusted 95 % CI: its repeated CI can
-    reach beyond +-min-effect (here Q2 as in the README's LFW run), so the table adjusted for the looks
-    must not present it as "no effect >= min-effect" with family-wise error at most alpha."""
+def test_the_report_shows_a_futility_stop_as_no_effect_with_its_equivalence_bounds(tmp_path):
+    """Futility rests on the repeated bounds at alpha, which lie inside +-min-effect for a claim closed
+    as "no effect", even where the repeated CI at the claim's smaller level reaches beyond them (Q2
+    of the README's LFW run: 0.006, 95 % CI +-0.0245 at 5 seeds)."""
     from harness.auto import Result, Stop, summary, write_summary
     from harness.report.sequential import section
 
     design = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05)
-    sd = 0.0245 / stats.t.isf(0.025, 4) * math.sqrt(5)  # 95 % CI 0.006 +- 0.0245 at 5 seeds
+    sd = 0.0245 / stats.t.isf(0.025, 4) * math.sqrt(5)
     q2 = ClaimLook("Q2", 0, 5, "two-sided", 0.01, 0.51, 0.006, -0.0185, 0.0305, sd, 2.939, 0.0033, Outcome.NO_EFFECT)
-    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q2], math.nan), "accuracy", None)
-    low, high = content["looks"][0]["repeated_ci_low"], content["looks"][0]["repeated_ci_high"]
-    assert low < -0.05 or high > 0.05  # the adjusted interval does not rule out min-effect
+    q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, Outcome.NO_EFFECT)
+    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q2, q3], math.nan), "accuracy", None)
+    first, second = content["looks"]
+    assert first["repeated_ci_low"] < -0.05 or first["repeated_ci_high"] > 0.05
+    assert -0.05 < first["equivalence_low"] and first["equivalence_high"] < 0.05
+    assert second["equivalence_low"] == -math.inf and second["equivalence_high"] < 0.05
     write_summary(tmp_path, content)
-    text = "\n".join(section(tmp_path))
-    adjusted = text.split("### Adjusted for the looks")[1]
-    row = next(line for line in adjusted.splitlines() if line.startswith("| Q2 "))
-    assert "no effect" not in row and "futility" in row
-    assert "decisions below are the ones with family-wise error at most alpha" not in adjusted
+    adjusted = "\n".join(section(tmp_path)).split("### Adjusted for the looks")[1]
+    rows = {line.split(" | ")[0]: line for line in adjusted.splitlines() if line.startswith("| Q")}
+    low, high = first["equivalence_low"], first["equivalence_high"]
+    assert "no effect >= 0.05" in rows["| Q2"] and f"[{low:.3f}, {high:.3f}]" in rows["| Q2"]
+    assert f"(-inf, {second['equivalence_high']:.3f}]" in rows["| Q3"]
+
+
+def test_a_sequential_file_from_before_the_equivalence_bounds_keeps_calling_it_a_futility_stop(tmp_path):
+    from harness.auto import Result, Stop, summary, write_summary
+    from harness.report.sequential import section
+
+    design = Design(max_seeds=20, look_every=5)
+    q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, Outcome.NO_EFFECT)
+    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q3], math.nan), "accuracy", None)
+    for look in content["looks"]:
+        del look["equivalence_low"], look["equivalence_high"]
+    write_summary(tmp_path, content)
+    adjusted = "\n".join(section(tmp_path)).split("### Adjusted for the looks")[1]
+    row = next(line for line in adjusted.splitlines() if line.startswith("| Q3"))
+    assert "futility stop at 5 seeds" in row and "no effect" not in row

@@ -83,7 +83,6 @@ class Evidence:
     method: str = ""
     levels: tuple[tuple[str, Interval], ...] = ()
     contrast: Interval | None = None
-    level_spread: float = math.nan
     per_seed: pd.Series | pd.DataFrame
     reason: str = ""
     note: str = ""
@@ -223,7 +222,6 @@ def level_evidence(
     if n > 1 and k > 1:
         means = values.mean(axis=0)
         base["sd"] = float(np.std(values[:, np.argmax(means)] - values[:, np.argmin(means)], ddof=1))
-        base["level_spread"] = largest_pairwise_bound(values)
     reason = f"needs >= 2 {LEVELS[claim]}s, got {k}" if k < 2 else _shortage(n)
     if not reason and bool(np.all(np.ptp(values, axis=1) == 0)):
         reason = "all levels tie within every seed"

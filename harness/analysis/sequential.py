@@ -23,10 +23,15 @@ boundaries recomputed for their larger level. A claim closed for futility is not
 its share, unused, which the non-binding futility rule requires (the boundaries never assume that
 the study stops for futility, so stopping or continuing leaves the error rate at or below alpha).
 
-Futility (non-binding): a claim with a single effect closes as "no effect >= min-effect" when its
-95 % t-interval lies below ``min_effect`` in the direction tested (one-sided) or inside
-(-min_effect, min_effect) (two-sided). Q1 and Q5 compare levels, have no such interval and are
-decided by efficacy only.
+Futility (non-binding) is an equivalence test adjusted for the looks: a claim closes as "no effect
+>= min-effect" when its repeated confidence bounds at the design's ``alpha`` rule that effect out:
+the upper bound below ``min_effect`` for a one-sided claim, both bounds inside (-min_effect,
+min_effect) for a two-sided one (two one-sided tests), and for Q1/Q5 every pairwise difference of
+levels inside it (Berger's intersection-union test). Each bound is a one-sided t bound at the
+nominal level of the one-sided level-``alpha`` boundary of this look, so the bounds hold at every
+look simultaneously and "no effect" is wrong with probability at most ``alpha`` per claim, as the
+fixed design's equivalence test (Jennison & Turnbull 2000, ch. 9: repeated confidence intervals
+for stopping to accept the null).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Protocol
 import numpy as np
 from scipy import optimize, stats
 
+from harness.analysis.intervals import largest_pairwise_bound
 from harness.schema import Spending
 
 __all__ = [
@@ -51,6 +57,9 @@ __all__ = [
     "boundaries",
     "crossing_probability",
     "decide_look",
+    "equivalence_bounds",
+    "equivalence_confidence",
+    "futile",
     "nominal_p",
     "repeated_interval",
     "repeated_p",
@@ -78,8 +87,11 @@ class Evidence(Protocol):
     effect: float
     ci_low: float
     ci_high: float
-    level_spread: float  # Q1/Q5: largest |bound| of the pairwise level differences' 95 % t-intervals
     sd: float  # of the per-seed values (NaN for Q1/Q5)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The per-seed values tested: a vector (Q2-Q4), or seeds x levels (Q1, Q5)."""
 
 
 @dataclass(frozen=True)
@@ -227,17 +239,39 @@ class ClaimLook:
         return {**asdict(self), "decision": str(self.decision)}
 
 
-def futile(evidence: Evidence, min_effect: float) -> bool:
-    """The 95 % CI rules out an effect of ``min_effect`` in the tested direction(s); for Q1/Q5 every
-    pairwise level difference's 95 % CI lies inside +-min_effect (no two levels differ that much)."""
-    if np.isfinite(evidence.level_spread):
-        return evidence.level_spread < min_effect
-    low, high = evidence.ci_low, evidence.ci_high
-    if not (np.isfinite(low) and np.isfinite(high)):
+def equivalence_confidence(design: Design, look: int) -> float:
+    """Confidence of the two-sided t-interval whose bounds are the one-sided repeated bounds at the
+    design's alpha at ``look``: 1 - 2 x the nominal p of the one-sided level-alpha boundary."""
+    boundary = boundaries(design.fractions, design.alpha, design.spending, "greater")[look]
+    return 1 - 2 * float(nominal_p(boundary, "greater"))
+
+
+def equivalence_bounds(
+    effect: float, sd: float, n: int, design: Design, look: int, alternative: str
+) -> tuple[float, float]:
+    """The repeated bounds of a mean per-seed difference that futility compares with min-effect:
+    effect +- the t quantile (n - 1 df) at :func:`equivalence_confidence` x sd / sqrt(n); a
+    one-sided claim (``greater``) gets the upper bound only (the lower is -inf)."""
+    if not (np.isfinite(effect) and np.isfinite(sd) and sd > 0 and n >= 2):
+        return math.nan, math.nan
+    half = stats.t.ppf((1 + equivalence_confidence(design, look)) / 2, n - 1) * sd / math.sqrt(n)
+    return (effect - half if alternative == "two-sided" else -math.inf), effect + half
+
+
+def futile(evidence: Evidence, design: Design, look: int) -> bool:
+    """The repeated bounds at ``look`` rule out an effect of ``min_effect`` in the tested
+    direction(s); for Q1/Q5 no two levels differ that much (see the module docstring)."""
+    values = np.asarray(evidence.values, float)
+    if values.ndim == 2:
+        spread = largest_pairwise_bound(values, equivalence_confidence(design, look))
+        return bool(np.isfinite(spread) and spread < design.min_effect)
+    if values.size < 2:
         return False
-    if evidence.alternative == "two-sided":
-        return -min_effect < low and high < min_effect
-    return high < min_effect
+    low, high = equivalence_bounds(
+        float(values.mean()), float(values.std(ddof=1)), values.size, design, look, evidence.alternative
+    )
+    below = high < design.min_effect
+    return bool(below and (evidence.alternative != "two-sided" or -design.min_effect < low))
 
 
 def decide_look(
@@ -272,7 +306,7 @@ def decide_look(
     records = []
     for e in open_claims:
         claim = str(e.claim)
-        decision = outcome.get(claim) or (Outcome.NO_EFFECT if futile(e, design.min_effect) else Outcome.OPEN)
+        decision = outcome.get(claim) or (Outcome.NO_EFFECT if futile(e, design, look) else Outcome.OPEN)
         boundary = float(boundaries(design.fractions, level_of[claim], design.spending, e.alternative)[look])
         records.append(
             ClaimLook(

@@ -28,20 +28,24 @@ def read(run_dir: Path) -> dict | None:
 
 
 def _interval(low: object, high: object) -> str:
-    """``[low, high]``; a one-sided interval (JSON null upper bound beside a lower one) as ``[low, inf)``."""
-    if low is None:
+    """``[low, high]``; one-sided intervals (a JSON null for the infinite end) as ``[low, inf)`` or
+    ``(-inf, high]``."""
+    if low is None and high is None:
         return "-"
+    if low is None:
+        return f"(-inf, {num(high)}]"
     return f"[{num(low)}, inf)" if high is None else f"[{num(low)}, {num(high)}]"
 
 
-def _adjusted_decision(r: dict) -> str:
-    """A claim's last decision in the table adjusted for the looks: a futility stop is not an
-    error-controlled "no effect" there."""
+def _adjusted_decision(r: dict, min_effect: float, equivalence: bool) -> str:
+    """A claim's last decision in the table adjusted for the looks. Sequential files written before
+    futility used the repeated bounds (no ``equivalence_high``) call theirs a futility stop: that
+    rule used one look's unadjusted 95 % CI and is not an error-controlled "no effect"."""
     if r["decision"] == "open":
         return f"undecided with {r['seeds']} seeds"
     if r["decision"] == "effect":
         return "effect"
-    return f"futility stop at {r['seeds']} seeds"
+    return f"no effect >= {min_effect:g}" if equivalence else f"futility stop at {r['seeds']} seeds"
 
 
 def section(run_dir: Path) -> list[str]:
@@ -59,10 +63,12 @@ def section(run_dir: Path) -> list[str]:
         f"{', '.join(f'{t:.2f}' for t in design['fractions'])}), {shape} boundaries on the primary metric "
         f"`{content['metric']}`, family-wise alpha {design['alpha']:g} over the five claims: each open claim is "
         "tested at alpha / (claims not yet shown) and a shown claim's alpha passes to the others at the same "
-        "look (Holm-type reallocation, Maurer & Bretz 2013). A claim with a single effect closes as "
-        f'"no effect >= {design["min_effect"]:g}" when its 95 % CI excludes that effect (non-binding '
-        "futility); Q1 and Q5 can only be shown. "
-        + (f"Budget {budget / 3600:.2f} h. " if budget else "No time budget. "),
+        "look (Holm-type reallocation, Maurer & Bretz 2013). A claim closes as "
+        f'"no effect >= {design["min_effect"]:g}" (non-binding futility) when its repeated one-sided bounds at '
+        f"alpha {design['alpha']:g} rule that effect out: Q2 inside ±{design['min_effect']:g}, Q3 and Q4 below "
+        f"{design['min_effect']:g}, and for Q1 and Q5 every pairwise difference of levels inside "
+        f"±{design['min_effect']:g} (an equivalence test that holds over all looks: wrong with probability at "
+        "most alpha per claim). " + (f"Budget {budget / 3600:.2f} h. " if budget else "No time budget. "),
         "",
         f"**Stopped after {content['seeds']} seeds: {content['stop']}.**",
         "",
@@ -91,22 +97,23 @@ def section(run_dir: Path) -> list[str]:
         "have shown the claim at that look) and the repeated confidence interval (simultaneous over all looks "
         "at the claim's level), Jennison & Turnbull (2000), ch. 9. Section 1's p-values and verdicts are "
         "fixed-sample tests on all seeds and do not account for the looks; for this study the claims shown "
-        '("effect") below are the ones with family-wise error at most alpha. A futility stop is the '
-        "non-binding rule on that look's unadjusted 95 % CI, not an equivalence test adjusted for the looks: "
-        f"it says the claim was not worth more seeds, and only a repeated CI inside ±{design['min_effect']:g} "
-        "would rule out that effect at the claim's level.",
+        '("effect") below are the ones with family-wise error at most alpha. "No effect" rests on the '
+        "equivalence bounds (the repeated one-sided bounds at alpha, for Q2-Q4; for Q1 and Q5 on the pairwise "
+        "ones), not on the repeated CI, which is at the claim's (smaller) level for showing an effect.",
         "",
     ]
+    equivalence = any("equivalence_high" in r for r in looks)
     last = {r["claim"]: r for r in looks}
     lines += [
         md_table(
-            ["Claim", "Decision", "Seeds", "Effect", "Repeated CI", "Repeated p", "Level"],
+            ["Claim", "Decision", "Seeds", "Effect", "Equivalence bounds", "Repeated CI", "Repeated p", "Level"],
             [
                 (
                     claim,
-                    _adjusted_decision(r),
+                    _adjusted_decision(r, design["min_effect"], equivalence),
                     r["seeds"],
                     num(r["effect"]),
+                    _interval(r.get("equivalence_low"), r.get("equivalence_high")),
                     _interval(r["repeated_ci_low"], r["repeated_ci_high"]),
                     pval(r["repeated_p"]),
                     f"{r['alpha']:.4g}",
