@@ -62,9 +62,8 @@ class Evidence:
     ``effect``, ``ci_low``, ``ci_high``: mean per-seed difference and its 95 % t-interval (NaN
     for Q1/Q5, which have no single effect: see ``levels`` and ``contrast``). ``p``: the test's
     raw p (t for primary Q2-Q4, else the permutation p); ``p_exact``: the exact sign-flip p
-    beside a t-test (= ``p`` for permutation tests); ``min_p_exact``: the smallest value it could
-    reach with these seeds (given their zero differences and within-seed ties). ``reason`` is
-    non-empty when no test could be run.
+    beside a t-test (= ``p`` for permutation tests); ``min_p_exact``: its smallest attainable
+    value with ``n`` seeds. ``reason`` is non-empty when no test could be run.
     """
 
     family: Family
@@ -192,7 +191,7 @@ def difference_evidence(
         statistic=result.statistic,
         p=result.p,
         p_exact=flip.p,
-        min_p_exact=exact.min_p_of(d),
+        min_p_exact=exact.min_p(n),
         method=flip.method if test is exact else f"t distribution; sign-flip {flip.method}",
     )
 
@@ -234,7 +233,7 @@ def level_evidence(
         statistic=result.statistic,
         p=result.p,
         p_exact=result.p,
-        min_p_exact=test.min_p_of(values),
+        min_p_exact=test.min_p(n, k),
         method=result.method,
     )
 

@@ -65,10 +65,6 @@ class PairedT:
         """A t-test can reach any p > 0."""
         return 0.0
 
-    def min_p_of(self, d: np.ndarray) -> float:
-        """A t-test can reach any p > 0, whatever the data."""
-        return 0.0
-
 
 def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis)
@@ -102,11 +98,6 @@ class SignFlip:
         tail = 1.0 / n_resamples if exact else 1.0 / (n_resamples + 1)
         return min(1.0, tail * (2 if self.alternative == "two-sided" else 1))
 
-    def min_p_of(self, d: np.ndarray) -> float:
-        """The smallest p these per-seed differences could give with other signs: a zero
-        difference has no sign to flip, so each halves the number of distinct outcomes."""
-        return self.min_p(int(np.count_nonzero(np.asarray(d, float))))
-
 
 def _rank_sum_statistic(*levels: np.ndarray, axis: int = -1) -> np.ndarray:
     """Sum over levels of the squared rank sums: Friedman's chi-square up to constants fixed by
@@ -135,11 +126,6 @@ def _friedman_null(patterns: tuple[tuple[float, ...], ...], resamples: int, max_
     return res.null_distribution, exact
 
 
-def _patterns(ranks: np.ndarray) -> tuple[tuple[float, ...], ...]:
-    """Each seed's ranks sorted, seeds sorted: what the permutation distribution depends on."""
-    return tuple(sorted(tuple(float(r) for r in sorted(row)) for row in ranks))
-
-
 @dataclass(frozen=True)
 class PermutationFriedman:
     """Friedman test over levels blocked by seed, with its p from the permutation distribution
@@ -152,7 +138,8 @@ class PermutationFriedman:
 
     def run(self, table: np.ndarray) -> Outcome:
         ranks = sps.rankdata(table, axis=1)
-        null, exact = _friedman_null(_patterns(ranks), self.resamples, self.max_exact)
+        patterns = tuple(sorted(tuple(float(r) for r in sorted(row)) for row in ranks))
+        null, exact = _friedman_null(patterns, self.resamples, self.max_exact)
         observed = _rank_sum_statistic(*ranks.T)  # sums of squared half-integers: exact in floating point
         hits = int(np.count_nonzero(null >= observed))
         p = hits / null.size if exact else (hits + 1) / (null.size + 1)  # scipy's exact / Monte Carlo p
@@ -164,9 +151,3 @@ class PermutationFriedman:
     def min_p(self, n: int, k: int) -> float:
         n_resamples, exact = _budget(float(math.factorial(k)) ** n, self.resamples, self.max_exact)
         return math.factorial(k) / n_resamples if exact else 1.0 / (n_resamples + 1)
-
-    def min_p_of(self, table: np.ndarray) -> float:
-        """The smallest p a table with these within-seed ties could give: the share of the
-        permutations that reach the largest statistic (seeds tied across levels add nothing)."""
-        null, exact = _friedman_null(_patterns(sps.rankdata(table, axis=1)), self.resamples, self.max_exact)
-        return float(np.count_nonzero(null >= null.max()) / null.size) if exact else 1.0 / (null.size + 1)
