@@ -153,10 +153,11 @@ def test_futility_of_a_level_claim_needs_every_pair_of_levels_within_min_effect(
     design = Design(max_seeds=20, look_every=5, min_effect=0.05)
     level = equivalence_confidence(design, 0)
     close = with_upper_bound(0.049, level) - with_upper_bound(0.049, level).mean()  # a pair's difference
-    table = np.column_stack([np.zeros(5), close, np.zeros(5)])
+    base = np.array([0.7, 0.72, 0.69, 0.71, 0.7])
+    table = np.column_stack([base, base + close, base + close / 10])  # widest pair: the first two
     (q5,) = decide_look(design, 0, [Claim("Q5", "two-sided", 0.4, values=table)])
     assert q5.decision == Outcome.NO_EFFECT
-    table[:, 2] = with_upper_bound(0.051, level)  # the third actor could be 0.051 better than the first
+    table[:, 2] = base + with_upper_bound(0.051, level)  # the third actor could be 0.051 better than the first
     (q5,) = decide_look(design, 0, [Claim("Q5", "two-sided", 0.4, values=table)])
     assert q5.decision == Outcome.OPEN
     (q1,) = decide_look(design, 0, [Claim("Q1", "two-sided", 0.4)])  # no values: efficacy only

@@ -153,14 +153,22 @@ def test_naive_retesting_at_every_look_would_exceed_alpha():
 
 
 @pytest.mark.slow
-def test_no_effect_is_wrong_at_most_alpha_of_the_time_at_the_min_effect():
-    """Forgetting exactly at min-effect, noisy enough that it is rarely shown: "no effect >= 0.05" must
-    be said in at most alpha of the studies over all looks (one look's 95 % CI, the earlier rule, said
-    it in 5 % of them at alpha 0.01)."""
+@pytest.mark.parametrize(
+    ("claim", "effects"),
+    [
+        ("Q3", {"forgetting": 0.05, "forgetting_sd": 0.15}),  # one-sided, rarely shown at this noise
+        ("Q2", {"order_effect": 0.05 / 0.75}),  # shared minus fresh = 0.75 x the order effect = 0.05
+        ("Q5", {"actor_effects": (0.0, 0.0, 0.05)}),  # two actors 0.05 apart
+    ],
+)
+def test_no_effect_is_wrong_at_most_alpha_of_the_time_at_the_min_effect(claim, effects):
+    """An effect of exactly min-effect: "no effect >= 0.05" must be said in at most alpha of the
+    studies over all looks (for Q3 the earlier rule, one look's 95 % CI, said it in 0.053 of 400
+    such studies at alpha 0.01)."""
     design = Design(max_seeds=20, look_every=5, alpha=0.01, min_effect=0.05)
-    results = studies(design, np.random.default_rng(12), 1000, forgetting=0.05, forgetting_sd=0.15)
-    rate = np.mean([final.get("Q3") == Outcome.NO_EFFECT for final, _, _ in results])
-    print(f"'no effect' said of a forgetting of min-effect: {rate:.3f} over {len(results)} studies at alpha 0.01")
+    results = studies(design, np.random.default_rng(12), 1000, **effects)
+    rate = np.mean([final.get(claim) == Outcome.NO_EFFECT for final, _, _ in results])
+    print(f"'no effect' said of {claim} at min-effect: {rate:.3f} over {len(results)} studies at alpha 0.01")
     assert rate <= design.alpha + 2.58 * math.sqrt(design.alpha * (1 - design.alpha) / len(results))
 
 
@@ -187,7 +195,7 @@ def test_a_study_where_every_claim_has_an_answer_stops_early():
 def test_a_study_without_an_actor_effect_runs_until_the_actor_claim_is_ruled_out():
     """Where the seeds go (the README's table): with no effect, or only a forgetting of 0.10, every
     claim but Q5 is decided within two looks on average, and Q5 (one fresh model per actor and
-    seed: pairwise differences with a per-seed sd near 0.065) needs about 20 seeds to rule out an
+    seed: pairwise differences with a per-seed sd near 0.075) needs about 20 seeds to rule out an
     actor difference of 0.05; with min-effect 0.10 it is ruled out after about 11."""
     for effects, min_effect in (({}, 0.05), ({"forgetting": 0.10}, 0.05), ({}, 0.10)):
         design = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=min_effect)

@@ -17,7 +17,7 @@ from statsmodels.stats.proportion import proportion_confint
 from harness.analysis import Analysis, Claim, Decision, Family, Verdict, analyse, primary_tests
 from harness.analysis.continual import cl_scores
 from harness.analysis.families import decide_primary, difference_evidence, level_evidence
-from harness.analysis.intervals import t_interval, wilson_interval
+from harness.analysis.intervals import largest_pairwise_bound, t_interval, wilson_interval
 from harness.analysis.power import friedman_are, seeds_for_power
 from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
 from harness.errors import HarnessError
@@ -294,6 +294,20 @@ def test_equivalence_test_is_at_the_family_alpha():
     assert decide_primary(evidence, 0.01, 0.05)[0].verdict == Verdict.UNDECIDED
 
 
+def test_no_forgetting_is_a_one_sided_equivalence_test():
+    """Q3/Q4 are one-sided claims: "no effect >= 0.05" rules out a forgetting of 0.05 or more (the
+    upper bound of the 90 % interval below 0.05, a one-sided test at alpha), so a model that clearly
+    gets *better* on earlier actors has no forgetting of 0.05, though its interval reaches below -0.05."""
+    values = [-0.09, -0.06, -0.1, -0.07, -0.08]
+    ci90 = sps.ttest_1samp(values, 0).confidence_interval(0.90)
+    assert ci90.low < -0.05 and ci90.high < 0.05
+    assert primary_of(values, Claim.Q3).verdict == Verdict.NO_EFFECT
+    assert primary_of(values, Claim.Q2).verdict == Verdict.REAL  # two-sided: a real (negative) effect
+    near = [-0.03, 0.09, 0.0, 0.07, 0.02]  # upper bound above 0.05: forgetting of 0.05 not ruled out
+    assert sps.ttest_1samp(near, 0).confidence_interval(0.90).high > 0.05
+    assert primary_of(near, Claim.Q3).verdict == Verdict.UNDECIDED
+
+
 def test_no_order_effect_from_the_intersection_union_test_of_every_pair_of_positions():
     """Q1 "order does not matter" is supported only when every pairwise difference of positions has
     its (1 - 2 alpha) t-interval inside +-min-effect (each a TOST at alpha; their intersection-union
@@ -391,6 +405,22 @@ def test_seeds_for_power_inverts_statsmodels():
     assert np.isnan(seeds_for_power(0.05, np.nan, 0.05)) and np.isnan(seeds_for_power(0.05, 0.0, 0.05))
     assert seeds_for_power(1e-6, 1.0, 0.05) == np.inf
     assert seeds_for_power(0.05, 0.04, 0.01, efficiency=friedman_are(3)) > seeds_for_power(0.05, 0.04, 0.01)
+
+
+def test_largest_pairwise_bound_is_nan_when_any_pair_has_no_interval_in_any_column_order():
+    """Two levels 0.08 apart in every seed have no t-interval (sd 0): that must not let the other
+    pairs' narrow intervals pass the table for "no two levels differ by 0.05"."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.7, 0.01, 6)
+    c = a + 0.04 + rng.normal(0, 0.001, 6)
+    for table in (np.column_stack([a, a + 0.08, c]), np.column_stack([a, c, a + 0.08])):
+        assert np.isnan(largest_pairwise_bound(table))
+    table = np.column_stack([a, c, a + 0.01 + rng.normal(0, 0.001, 6)])
+    expected = max(
+        np.abs(sps.ttest_1samp(table[:, i] - table[:, j], 0).confidence_interval(0.95)).max()
+        for i, j in ((0, 1), (0, 2), (1, 2))
+    )
+    assert largest_pairwise_bound(table) == pytest.approx(expected)
 
 
 def test_wilson_interval():

@@ -291,7 +291,9 @@ def _primary_verdict(p_adjusted: float, e: Evidence, values: np.ndarray, alpha: 
     if p_adjusted < alpha:
         return Verdict.REAL
     if e.has_single_effect:
-        equivalent = t_interval(values, 1 - 2 * alpha).inside(min_effect)  # TOST at alpha
+        interval = t_interval(values, 1 - 2 * alpha)  # each bound a one-sided test at alpha
+        # two-sided Q2: both bounds inside (TOST); one-sided Q3/Q4: the upper bound below min_effect
+        equivalent = interval.inside(min_effect) if e.alternative == "two-sided" else interval.high < min_effect
     else:
         equivalent = largest_pairwise_bound(values, 1 - 2 * alpha) < min_effect  # intersection-union, at alpha
     return Verdict.NO_EFFECT if equivalent else Verdict.UNDECIDED
@@ -319,8 +321,9 @@ def _leave_one_out_changes(
 
 def decide_primary(evidence: tuple[Evidence, ...], alpha: float, min_effect: float) -> tuple[Decision, ...]:
     """Holm over the primary family; verdicts real / no effect (the (1 - 2 alpha) t-interval inside
-    +-min_effect: two one-sided tests at alpha) / undecided / n/a, seeds a power calculation asks
-    for, and the safeguards."""
+    +-min_effect, two one-sided tests at alpha; for the one-sided Q3/Q4 its upper bound below
+    min_effect; for Q1/Q5 every pairwise difference's) / undecided / n/a, seeds a power
+    calculation asks for, and the safeguards."""
     m = max(sum(not e.reason for e in evidence), 1)
     p_adjusted = holm([e.p for e in evidence], alpha)
     p_exact = holm([e.p_exact for e in evidence], alpha)

@@ -43,7 +43,8 @@ def t_interval(x: np.ndarray, confidence: float = 0.95) -> Interval:
 
 def largest_pairwise_bound(levels: np.ndarray, confidence: float = 0.95) -> float:
     """The largest absolute bound of the t-intervals of every pairwise difference between the columns
-    (levels) of a seeds x levels table; NaN when a pair has no interval.
+    (levels) of a seeds x levels table; NaN when any pair has no interval (a constant or
+    non-finite difference), so that such data never pass for equivalence.
 
     Below ``m``, every pair's interval lies inside (-m, m): with (1 - 2 alpha) intervals that is the
     intersection-union test (Berger 1982) of "no two levels differ by m or more" at level alpha,
@@ -54,7 +55,7 @@ def largest_pairwise_bound(levels: np.ndarray, confidence: float = 0.95) -> floa
         for j in range(i + 1, levels.shape[1]):
             pair = t_interval(levels[:, i] - levels[:, j], confidence)
             bounds.append(max(abs(pair.low), abs(pair.high)))
-    return max(bounds) if bounds else math.nan
+    return float(np.max(bounds)) if bounds else math.nan  # NaN if any pair has none, whatever the order
 
 
 def wilson_interval(accuracy: float, n_test: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -29,9 +29,10 @@ the upper bound below ``min_effect`` for a one-sided claim, both bounds inside (
 min_effect) for a two-sided one (two one-sided tests), and for Q1/Q5 every pairwise difference of
 levels inside it (Berger's intersection-union test). Each bound is a one-sided t bound at the
 nominal level of the one-sided level-``alpha`` boundary of this look, so the bounds hold at every
-look simultaneously and "no effect" is wrong with probability at most ``alpha`` per claim, as the
-fixed design's equivalence test (Jennison & Turnbull 2000, ch. 9: repeated confidence intervals
-for stopping to accept the null).
+look simultaneously and "no effect" is wrong with probability about ``alpha`` at most per claim
+(the t quantiles carry the normal boundaries over, as for efficacy), as the fixed design's
+equivalence test (Jennison & Turnbull 2000, ch. 9: repeated confidence intervals for stopping to
+accept the null). With a single look the bounds are the fixed design's 90 % (alpha 0.05).
 """
 
 from __future__ import annotations

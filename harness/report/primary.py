@@ -23,9 +23,7 @@ def reading(d: Decision) -> str:
         return AGAINST if d.verdict is Verdict.NO_EFFECT else CANNOT_TELL
     if d.verdict is Verdict.REAL:
         return SUPPORTS
-    if d.verdict is Verdict.NO_EFFECT:
-        return AGAINST
-    return f"{CANNOT_TELL} (the interval lies below 0, opposite to the claim)" if d.ci_high < 0 else CANNOT_TELL
+    return AGAINST if d.verdict is Verdict.NO_EFFECT else CANNOT_TELL
 
 
 def line(d: Decision) -> str:
@@ -104,8 +102,10 @@ def section(a: Analysis) -> list[str]:
         "are not independent evidence.",
         "",
         "**real**: adjusted p < alpha. **no effect >= min-effect**: the "
-        f"{100 * (1 - 2 * a.alpha):g} % t-interval lies inside ±{a.min_effect:g} (an equivalence test: two "
-        "one-sided tests at alpha; only Q2-Q4 can be decided this way). **undecided with N "
+        f"{100 * (1 - 2 * a.alpha):g} % t-interval lies inside ±{a.min_effect:g} for Q2 (an equivalence test: two "
+        f"one-sided tests at alpha), its upper bound lies below {a.min_effect:g} for the one-sided Q3 and Q4, and "
+        f"for Q1 and Q5 every pairwise difference of levels has its {100 * (1 - 2 * a.alpha):g} % t-interval "
+        f"inside ±{a.min_effect:g} (intersection-union test at alpha). **undecided with N "
         "seeds**: neither, with the seeds a power calculation asks for (section 4). **n/a**: no test, with "
         "the reason. **assumption-sensitive**: the exact sign-flip test and the t-test disagree at the "
         "family's Holm threshold (judged only where the sign-flip test can reach it with this many seeds), "

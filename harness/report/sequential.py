@@ -67,8 +67,8 @@ def section(run_dir: Path) -> list[str]:
         f'"no effect >= {design["min_effect"]:g}" (non-binding futility) when its repeated one-sided bounds at '
         f"alpha {design['alpha']:g} rule that effect out: Q2 inside ±{design['min_effect']:g}, Q3 and Q4 below "
         f"{design['min_effect']:g}, and for Q1 and Q5 every pairwise difference of levels inside "
-        f"±{design['min_effect']:g} (an equivalence test that holds over all looks: wrong with probability at "
-        "most alpha per claim). " + (f"Budget {budget / 3600:.2f} h. " if budget else "No time budget. "),
+        f"±{design['min_effect']:g} (an equivalence test that holds over all looks: wrong with probability about "
+        "alpha at most per claim). " + (f"Budget {budget / 3600:.2f} h. " if budget else "No time budget. "),
         "",
         f"**Stopped after {content['seeds']} seeds: {content['stop']}.**",
         "",
