@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -191,6 +192,11 @@ def test_the_report_shows_a_futility_stop_as_no_effect_with_its_equivalence_boun
     low, high = first["equivalence_low"], first["equivalence_high"]
     assert "no effect >= 0.05" in rows["| Q2"] and f"[{low:.3f}, {high:.3f}]" in rows["| Q2"]
     assert f"(-inf, {second['equivalence_high']:.3f}]" in rows["| Q3"]
+    shown = replace(q3, claim="Q4", decision=Outcome.EFFECT, p=1e-4)  # bounds only where they decided
+    write_summary(tmp_path, summary(design, Result(Stop.DECIDED, 5, [shown], math.nan), "accuracy", None))
+    adjusted = "\n".join(section(tmp_path)).split("### Adjusted for the looks")[1]
+    row = next(line for line in adjusted.splitlines() if line.startswith("| Q4"))
+    assert row.split(" | ")[4] == "-"
 
 
 def test_a_sequential_file_from_before_the_equivalence_bounds_keeps_calling_it_a_futility_stop(tmp_path):

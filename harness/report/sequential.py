@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.analysis.sequential import Outcome
 from harness.report.formatting import md_table, num, pval
 
 HEADING = "## Sequential design (--seeds auto)"
@@ -46,6 +47,13 @@ def _adjusted_decision(r: dict, min_effect: float, equivalence: bool) -> str:
     if r["decision"] == "effect":
         return "effect"
     return f"no effect >= {min_effect:g}" if equivalence else f"futility stop at {r['seeds']} seeds"
+
+
+def _equivalence(r: dict) -> str:
+    """The bounds that closed a claim as "no effect" (none for the other decisions, nor for Q1/Q5)."""
+    if r["decision"] != Outcome.NO_EFFECT:
+        return "-"
+    return _interval(r.get("equivalence_low"), r.get("equivalence_high"))
 
 
 def section(run_dir: Path) -> list[str]:
@@ -113,7 +121,7 @@ def section(run_dir: Path) -> list[str]:
                     _adjusted_decision(r, design["min_effect"], equivalence),
                     r["seeds"],
                     num(r["effect"]),
-                    _interval(r.get("equivalence_low"), r.get("equivalence_high")),
+                    _equivalence(r),
                     _interval(r["repeated_ci_low"], r["repeated_ci_high"]),
                     pval(r["repeated_p"]),
                     f"{r['alpha']:.4g}",
