@@ -56,8 +56,17 @@ def stored_trainings(run_dir: Path) -> int:
 
 
 def harness_process(args: list[str]) -> subprocess.Popen:
+    """``harness ARGS`` in a real process, with SIGINT at its default even when the tests run as a
+    background job (a shell without job control starts those with SIGINT ignored, the child would
+    inherit that, and Python then installs no KeyboardInterrupt handler)."""
     executable = Path(sys.executable).with_name("harness")
-    return subprocess.Popen([str(executable), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [str(executable), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def wait_until(reached, process: subprocess.Popen, limit: float = 300, poll: float = 0.2) -> None:
