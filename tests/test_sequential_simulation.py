@@ -213,3 +213,27 @@ def test_a_study_without_an_actor_effect_runs_until_the_actor_claim_is_ruled_out
             assert stop > 15 and ruled_out < 0.5
         else:
             assert stop <= 13 and ruled_out > 0.9
+
+
+LFW_PER_SEED_SD = {  # lowest and highest per-seed sd measured on LFW (README: "The simulator against LFW")
+    "Q1": (0.012, 0.038),  # pairwise differences of positions
+    "Q2": (0.023, 0.031),
+    "Q3": (0.014, 0.024),
+    "Q4": (0.023, 0.027),
+    "Q5": (0.043, 0.090),  # pairwise differences of actors
+}
+
+
+@pytest.mark.slow
+def test_the_simulator_is_as_noisy_as_lfw():
+    """The simulator's per-seed sds (20 seeds, 200 studies) lie within the range measured on two real
+    LFW runs (``python -m benchmarks.noise``), give or take the sampling error of an sd from 5-15 seeds."""
+    values = claim_values(simulate_accuracies(np.random.default_rng(13), 200, 20))
+    for claim, (low, high) in LFW_PER_SEED_SD.items():
+        v = values[claim]
+        if v.ndim == 2:
+            sds = [float(v.std(axis=1, ddof=1).mean())]
+        else:
+            sds = [float((v[..., i] - v[..., j]).std(axis=1, ddof=1).mean()) for i in range(K) for j in range(i + 1, K)]
+        print(f"simulator per-seed sd {claim}: {', '.join(f'{x:.3f}' for x in sds)} (LFW {low}-{high})")
+        assert all(0.8 * low <= x <= 1.25 * high for x in sds), claim
