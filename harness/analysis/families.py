@@ -21,7 +21,7 @@ import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
 from harness.analysis.index import RunIndex
-from harness.analysis.intervals import Interval, largest_pairwise_bound, t_interval
+from harness.analysis.intervals import Interval, rules_out, t_interval
 from harness.analysis.power import MAX_SEEDS, friedman_are, seeds_for_power
 from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
 from harness.analysis.questions import LEVELS, Claim, contrast, differences, level_table, pooled
@@ -290,12 +290,7 @@ def _primary_verdict(p_adjusted: float, e: Evidence, values: np.ndarray, alpha: 
         return Verdict.NA
     if p_adjusted < alpha:
         return Verdict.REAL
-    if e.has_single_effect:
-        interval = t_interval(values, 1 - 2 * alpha)  # each bound a one-sided test at alpha
-        # two-sided Q2: both bounds inside (TOST); one-sided Q3/Q4: the upper bound below min_effect
-        equivalent = interval.inside(min_effect) if e.alternative == "two-sided" else interval.high < min_effect
-    else:
-        equivalent = largest_pairwise_bound(values, 1 - 2 * alpha) < min_effect  # intersection-union, at alpha
+    equivalent = rules_out(values, min_effect, 1 - 2 * alpha, e.alternative)  # each bound a test at alpha
     return Verdict.NO_EFFECT if equivalent else Verdict.UNDECIDED
 
 

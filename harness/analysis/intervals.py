@@ -37,7 +37,15 @@ def t_interval(x: np.ndarray, confidence: float = 0.95) -> Interval:
     mean = float(np.mean(x)) if x.size else math.nan
     if x.size < 2 or np.ptp(x) == 0:
         return Interval(mean, math.nan, math.nan, confidence)
-    half = _t_quantile(confidence, x.size - 1) * float(np.std(x, ddof=1)) / math.sqrt(x.size)
+    return interval_from(mean, float(np.std(x, ddof=1)), x.size, confidence)
+
+
+def interval_from(mean: float, sd: float, n: int, confidence: float = 0.95) -> Interval:
+    """The t-interval from summary numbers (mean and sd of ``n`` per-seed values); NaN bounds when
+    it is undefined (n < 2, sd not > 0, or a non-finite input)."""
+    if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0 and n >= 2):
+        return Interval(mean, math.nan, math.nan, confidence)
+    half = _t_quantile(confidence, n - 1) * sd / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, confidence)
 
 
@@ -56,6 +64,20 @@ def largest_pairwise_bound(levels: np.ndarray, confidence: float = 0.95) -> floa
             pair = t_interval(levels[:, i] - levels[:, j], confidence)
             bounds.append(max(abs(pair.low), abs(pair.high)))
     return float(np.max(bounds)) if bounds else math.nan  # NaN if any pair has none, whatever the order
+
+
+def rules_out(values: np.ndarray, min_effect: float, confidence: float, alternative: str) -> bool:
+    """The equivalence test behind every "no effect >= min-effect": the ``confidence`` t-interval of
+    the per-seed ``values`` lies inside (-min_effect, min_effect) for a two-sided claim (two one-sided
+    tests, each at (1 - confidence) / 2), below min_effect for a one-sided claim (``greater``), and for a
+    seeds x levels table every pairwise difference's does (the intersection-union test). The fixed
+    design calls it at 1 - 2 alpha, a sequential look at its repeated bounds' confidence."""
+    values = np.asarray(values, float)
+    if values.ndim == 2:
+        spread = largest_pairwise_bound(values, confidence)
+        return bool(np.isfinite(spread) and spread < min_effect)
+    interval = t_interval(values, confidence)
+    return interval.inside(min_effect) if alternative == "two-sided" else bool(interval.high < min_effect)
 
 
 def wilson_interval(accuracy: float, n_test: int, confidence: float = 0.95) -> tuple[float, float]:

@@ -47,7 +47,7 @@ from typing import Protocol
 import numpy as np
 from scipy import optimize, stats
 
-from harness.analysis.intervals import largest_pairwise_bound
+from harness.analysis.intervals import interval_from, rules_out
 from harness.schema import Spending
 
 __all__ = [
@@ -250,29 +250,17 @@ def equivalence_confidence(design: Design, look: int) -> float:
 def equivalence_bounds(
     effect: float, sd: float, n: int, design: Design, look: int, alternative: str
 ) -> tuple[float, float]:
-    """The repeated bounds of a mean per-seed difference that futility compares with min-effect:
-    effect +- the t quantile (n - 1 df) at :func:`equivalence_confidence` x sd / sqrt(n); a
-    one-sided claim (``greater``) gets the upper bound only (the lower is -inf)."""
-    if not (np.isfinite(effect) and np.isfinite(sd) and sd > 0 and n >= 2):
-        return math.nan, math.nan
-    half = stats.t.ppf((1 + equivalence_confidence(design, look)) / 2, n - 1) * sd / math.sqrt(n)
-    return (effect - half if alternative == "two-sided" else -math.inf), effect + half
+    """The repeated bounds that futility compared with min-effect, from a look's summary numbers
+    (for the report): the t-interval at :func:`equivalence_confidence`; a one-sided claim
+    (``greater``) gets the upper bound only (the lower is -inf)."""
+    interval = interval_from(effect, sd, n, equivalence_confidence(design, look))
+    return (interval.low if alternative == "two-sided" else -math.inf), interval.high
 
 
 def futile(evidence: Evidence, design: Design, look: int) -> bool:
     """The repeated bounds at ``look`` rule out an effect of ``min_effect`` in the tested
     direction(s); for Q1/Q5 no two levels differ that much (see the module docstring)."""
-    values = np.asarray(evidence.values, float)
-    if values.ndim == 2:
-        spread = largest_pairwise_bound(values, equivalence_confidence(design, look))
-        return bool(np.isfinite(spread) and spread < design.min_effect)
-    if values.size < 2:
-        return False
-    low, high = equivalence_bounds(
-        float(values.mean()), float(values.std(ddof=1)), values.size, design, look, evidence.alternative
-    )
-    below = high < design.min_effect
-    return bool(below and (evidence.alternative != "two-sided" or -design.min_effect < low))
+    return rules_out(evidence.values, design.min_effect, equivalence_confidence(design, look), evidence.alternative)
 
 
 def decide_look(
