@@ -106,6 +106,19 @@ def test_a_rejection_passes_its_alpha_to_the_others_at_the_same_look():
     assert alone["Q2"].decision == Outcome.OPEN
 
 
+def test_a_look_at_which_every_claim_is_shown_decides_them_all():
+    design = Design(max_seeds=20, look_every=5, alpha=0.05)
+    family = [Claim(f"Q{i}", "two-sided" if i in (1, 2, 5) else "greater", 1e-9) for i in range(1, 6)]
+    records = decide_look(design, 0, family)
+    assert [r.decision for r in records] == [Outcome.EFFECT] * 5
+    assert [r.alpha for r in records] == pytest.approx([0.01] * 5)  # all crossed at the first pass
+    # Every claim but the last crosses first; the last only once their shares are freed: alpha / 1.
+    last = float(nominal_p(boundaries(design.fractions, 0.05, Spending.POCOCK)[0]))
+    staggered = [*family[:4], Claim("Q5", "two-sided", last * 0.99)]
+    records = decide_look(design, 0, staggered)
+    assert [r.decision for r in records] == [Outcome.EFFECT] * 5 and records[-1].alpha == pytest.approx(0.05)
+
+
 def test_decided_claims_are_not_retested_and_keep_the_levels_they_freed():
     design = Design(max_seeds=10, look_every=5)
     first = (

@@ -277,7 +277,7 @@ def decide_look(
     m = len(evidence)
     level_of: dict[str, float] = {}
     outcome: dict[str, Outcome] = {}
-    while True:  # Holm-type reallocation: repeat at this look until no new rejection
+    while rejected < m:  # Holm-type reallocation: repeat at this look until no new rejection (or none left)
         level = design.alpha / (m - rejected)
         new = 0
         for e in open_claims:
