@@ -8,6 +8,8 @@ non-ASCII names work.
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -39,6 +41,22 @@ def write_paletted_png(path: Path, rgb: tuple[int, int, int], size: int = 12) ->
     image = Image.new("P", (size, size), 1)
     image.putpalette([0, 0, 0, *rgb] + [0, 0, 0] * 254)
     image.save(path)
+    return path
+
+
+def write_png(path: Path, width: int, height: int, rows: int | None = None) -> Path:
+    """An all-black 1-bit gray PNG written chunk by chunk (huge ones stay small and cheap to make);
+    ``rows`` < height writes only that many rows of pixel data, as a header claiming more than the file holds."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed pixels
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.data import DataConfig, load_dataset
-from harness.data.cache import cached_image_set, entries
+from harness.data.cache import cached_image_set, default_cache_dir, entries
 from harness.data.sources import list_files
 from harness.errors import HarnessError
 
@@ -126,7 +127,9 @@ def test_the_cache_keeps_to_its_limit_removing_the_least_recently_used(faces, ca
 
 def test_harness_cache_info_and_clear(faces, cache):
     load(faces, cache)
-    (cache / ".leftover.tmp").write_bytes(b"from a killed run")
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # a writer that was killed: its process is gone
+    (cache / f".{entries(cache)[0][0].stem}.{finished.pid}.tmp.npz").write_bytes(b"from a killed run")
     size = sum(status.st_size for _, status in entries(cache))
     runner = CliRunner()
     info = runner.invoke(app, ["cache", "info", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
@@ -159,3 +162,68 @@ def test_a_bad_cache_limit_is_a_one_line_error(faces, cache, monkeypatch):
         cached_image_set(list_files(faces / "Alice"), SIZE, cache)
     assert str(excinfo.value) == "HARNESS_CACHE_LIMIT_MB must be a number of megabytes, not 'lots'"
     assert not cache.exists()  # refused before any decoding or writing
+
+
+# --- the cache owns only what it wrote, and verifies it --------------------------------------------
+
+
+def test_cache_clear_and_eviction_leave_other_npz_files_alone(faces, cache, monkeypatch):
+    cache.mkdir()
+    weights = cache / "weights.npz"
+    np.savez(weights, w=np.arange(1000))
+    hexlike = cache / f"{'a' * 32}.npz"  # named like an entry of an earlier version, but the user's
+    hexlike.write_bytes(weights.read_bytes())
+    load(faces, cache)
+    assert {path.name for path, _ in entries(cache)}.isdisjoint({"weights.npz", hexlike.name})
+
+    monkeypatch.setenv("HARNESS_CACHE_LIMIT_MB", "0")  # eviction removes every entry it may
+    cached_image_set(list_files(faces / "Bob"), SIZE + 2, cache)
+    assert weights.exists() and hexlike.exists()
+
+    cleared = CliRunner().invoke(app, ["cache", "clear", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert cleared.exit_code == 0, cleared.output
+    assert sorted(p.name for p in cache.iterdir()) == sorted(["weights.npz", hexlike.name])
+    assert np.load(weights)["w"].sum() == 499500
+
+
+def test_an_empty_harness_cache_dir_means_unset(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HARNESS_CACHE_DIR", "")
+    assert default_cache_dir() == tmp_path / "xdg" / "harness"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.npz").write_bytes(b"user data")
+    cleared = CliRunner().invoke(app, ["cache", "clear"], env={"COLUMNS": "200"})
+    assert cleared.exit_code == 0 and str(tmp_path / "xdg" / "harness") in cleared.output, cleared.output
+    assert (tmp_path / "mine.npz").read_bytes() == b"user data"
+
+
+def test_a_running_writer_s_temporary_file_is_neither_evicted_nor_counted_nor_cleared(faces, cache, monkeypatch):
+    """A writer that is still running (this process) owns its temporary file until it renames it."""
+    cached_image_set(list_files(faces / "Alice"), SIZE, cache)
+    [(entry, _)] = entries(cache)
+    writing = cache / f".{entry.stem}.{os.getpid()}.tmp.npz"
+    writing.write_bytes(b"half an entry" * 1000)
+    info = CliRunner().invoke(app, ["cache", "info", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert f"{cache}: 1 entries" in info.output, info.output
+
+    monkeypatch.setenv("HARNESS_CACHE_LIMIT_MB", "0")
+    cached_image_set(list_files(faces / "Bob"), SIZE, cache)
+    assert writing.exists()
+    CliRunner().invoke(app, ["cache", "clear", "--cache-dir", str(cache)])
+    assert writing.exists() and entries(cache) == []
+
+
+def test_an_entry_rewritten_whole_is_a_miss_and_the_fingerprint_comes_from_the_files(faces, cache):
+    """Every entry rewritten as a valid zip (CRCs right) with other pixels and other content hashes."""
+    before, _ = load(faces, cache)
+    for entry, _ in entries(cache):
+        with np.load(entry) as stored:
+            arrays = dict(stored)
+        arrays["pixels"] = np.zeros_like(arrays["pixels"])
+        arrays["content_sha256"] = np.array(["0" * 64] * len(arrays["content_sha256"]))
+        np.savez(entry, **arrays)
+    after, warnings = load(faces, cache)
+    alice = after.positives["Alice"]
+    np.testing.assert_array_equal(alice.pixels[0], original_pipeline(alice.paths[0], SIZE))
+    assert after.fingerprint == before.fingerprint
+    assert len(warnings) == 3 and all("checksum" in line and "decoding afresh" in line for line in warnings)

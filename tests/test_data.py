@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
@@ -23,11 +24,13 @@ from images import (
     write_class,
     write_image,
     write_paletted_png,
+    write_png,
 )
 from sklearn.model_selection import train_test_split
 
 from harness.data import DataConfig, load_dataset
 from harness.data.cache import cached_image_set
+from harness.data.images import MAX_IMAGE_PIXELS
 from harness.data.sources import list_files
 from harness.data.splits import leaks, make_split, stage_arrays
 from harness.errors import HarnessError
@@ -508,6 +511,69 @@ def test_too_few_negatives_is_a_one_line_error(tmp_path, cache):
     assert "only 9 usable images in the negative pool" in one_line_error(excinfo)
 
 
+# --- issue 18: the negatives folder, oversized and many bad images, symlinked folders -------------
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "/abs", "Alice/../otherActors", "sub/folder"])
+def test_negatives_dir_must_be_a_folder_name(faces, cache, name):
+    with pytest.raises(HarnessError) as excinfo:
+        load_dataset(config(faces, cache, negatives_dir=str(faces / NEGATIVES_DIR) if name == "/abs" else name))
+    message = one_line_error(excinfo)
+    assert message.startswith("--negatives-dir") and "name of a folder in" in message
+
+
+def test_the_cli_refuses_an_empty_negatives_dir_with_one_line(faces, cache):
+    result = harness_cli("data", "--data-dir", str(faces), "--negatives-dir", "", cache_dir=cache)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: --negatives-dir")
+
+
+def test_images_whose_header_claims_too_many_pixels_are_skipped_before_decoding(faces, cache):
+    alice = faces / "Alice"
+    bomb = write_png(alice / "bomb.png", 100_000, 100_000, rows=1)  # a hundred bytes claiming 10^10 pixels
+    big = write_png(alice / "big.png", 12_000, 12_000)  # a real, valid, all-black PNG of 144 megapixels
+    assert bomb.stat().st_size < 1000 and 12_000**2 > MAX_IMAGE_PIXELS
+    warnings: list[str] = []
+    dataset = load_dataset(config(faces, cache), warn=warnings.append)
+    reasons = dict(dataset.skipped)
+    assert set(reasons) == {bomb, big}
+    assert "12000 x 12000 by its header" in reasons[big] and "by its header" in reasons[bomb]
+    assert all(f"{MAX_IMAGE_PIXELS:,}" in reason for reason in reasons.values())
+    assert len(dataset.positives["Alice"].paths) == 14 and len(warnings) == 2
+
+
+def test_many_bad_files_are_summarised_and_cached_as_one_entry_per_class(tmp_path, cache):
+    root = make_folder_dataset(tmp_path / "faces", {"Alice": 12, "Bob": 12}, 20)
+    for i in range(400):
+        (root / NEGATIVES_DIR / f"notes_{i:04d}.txt").write_text(f"not an image {i}\n")
+    warnings: list[str] = []
+    dataset = load_dataset(config(root, cache, negatives=10), warn=warnings.append)
+    assert len(dataset.negatives.paths) == 10
+    skipped = len(dataset.negatives.skipped)
+    assert skipped > 100  # most of the pool is text: the draw went through many rounds
+    named = [line for line in warnings if line.startswith(f"skipped {root}")]
+    assert len(named) == 5 and len(warnings) == 6, warnings
+    assert warnings[-1] == f"skipped {skipped - 5} more files of negatives: each is not an image OpenCV can decode"
+    assert len(list(cache.iterdir())) == 3  # one entry per class, however many rounds the draw took
+
+    counter = ProgressCounter()
+    again = load_dataset(config(root, cache, negatives=10), warn=lambda message: None, progress=counter)
+    assert counter.decoded == 0 and again.fingerprint == dataset.fingerprint  # nothing decoded afresh
+
+
+def test_images_in_a_symlinked_sub_folder_are_used_and_a_link_loop_ends(tmp_path, cache):
+    root = make_folder_dataset(tmp_path / "faces", {"Bob": 12}, 12)
+    elsewhere = write_class(tmp_path / "elsewhere" / "alice_photos", 12, seed=7)[0].parent
+    (root / "Alice").mkdir()
+    (root / "Alice" / "photos").symlink_to(elsewhere, target_is_directory=True)
+    (root / "Alice" / "photos_again").symlink_to(elsewhere, target_is_directory=True)  # the same folder twice
+    (elsewhere / "loop").symlink_to(elsewhere, target_is_directory=True)
+    dataset = load_dataset(config(root, cache))
+    alice = dataset.positives["Alice"].paths
+    assert len(alice) == 12 and dataset.skipped == []
+    assert {path.parent for path in alice} == {root / "Alice" / "photos"}
+
+
 # --- the CLI -----------------------------------------------------------------------------------
 
 
@@ -556,6 +622,21 @@ def test_lfw_missing_and_not_downloadable_names_the_way_out(tmp_path, cache, mon
     message = one_line_error(excinfo)
     assert str(empty / "lfw_home") in message
     assert "--data-home" in message and "SCIKIT_LEARN_DATA" in message and "--dataset folder" in message
+
+
+def test_lfw_missing_warns_nothing_and_leaves_no_empty_lfw_home(tmp_path, cache, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    home = tmp_path / "empty_home"
+    home.mkdir()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(HarnessError) as excinfo:
+            load_dataset(DataConfig(dataset="lfw", data_home=str(home), cache_dir=str(cache)))
+    assert str(home / "lfw_home") in one_line_error(excinfo)
+    assert [str(w.message) for w in caught] == [] and list(home.iterdir()) == []
 
 
 def test_lfw_default_actors_are_the_three_largest_and_not_negatives(lfw_home, cache):

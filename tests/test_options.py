@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from images import make_folder_dataset
+from simulate import simulate_results
 from typer.testing import CliRunner
 
 from harness import __version__
@@ -111,6 +112,45 @@ def test_replicate_refuses_an_unwritable_out_before_training(faces, tmp_path, ou
     )
     assert result.exit_code != 0 and "--out" in str(result.exception)
     assert "Stage 1" not in result.output  # nothing trained
+
+
+@pytest.mark.parametrize(
+    "command, option, value", [("data", "--actors", ",,,"), ("replicate", "--order", "Alice,Alice")]
+)
+def test_list_options_are_refused_naming_themselves(faces, tmp_path, command, option, value):
+    result = harness(command, "--data-dir", str(faces), option, value, env={"HARNESS_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: {option} ")
+
+
+def test_a_recorded_metric_that_is_not_one_names_config_json(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    simulate_results(3).to_csv(run_dir / "results.csv", index=False)
+    (run_dir / "config.json").write_text(json.dumps({"config": {"metric": "tp"}}))
+    result = invoke("report", str(run_dir))
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "config.json" in message and "'tp'" in message and "--metric" in message
+
+
+def test_non_ascii_actor_names_print_on_an_ascii_terminal(tmp_path):
+    root = make_folder_dataset(tmp_path / "faces", {"Zoë": 12, "日本": 12}, 12)
+    result = harness(
+        "data", "--data-dir", str(root), env={"PYTHONIOENCODING": "ascii", "HARNESS_CACHE_DIR": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "UnicodeEncodeError" not in result.stderr
+    assert "dataset fingerprint" in result.stdout
+
+
+def test_cjk_actor_names_in_the_plots_give_no_glyph_warnings(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    simulate_results(3, ("日本", "中国", "Zoë")).to_csv(run_dir / "results.csv", index=False)
+    result = harness("report", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert "Glyph" not in result.stderr and ".py:" not in result.stderr, result.stderr
 
 
 @pytest.mark.slow

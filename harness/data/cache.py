@@ -1,9 +1,15 @@
 """On-disk cache of decoded image sets.
 
-A set is keyed by every file's path and a hash of its bytes (or of why it cannot be read) and by
-the preprocessing options, so any change to a file, even one that keeps its size and mtime, and a
-file that becomes readable, misses the cache and is decoded afresh. Reading the files to hash them
-costs milliseconds next to decoding them.
+The cache owns only what it wrote: entries are named ``harness-decoded-<32 hex digits>.npz`` and
+their temporary files ``.harness-decoded-<hex>.<pid>.tmp.npz``; nothing else in the directory
+(a user's ``weights.npz``, entries of earlier versions) is ever read, counted, evicted or cleared.
+
+An entry holds every file one draw used (``DrawCache``) and is named after the draw's first files
+and the preprocessing options. Each stored file is used only while its bytes still hash to what
+was stored (so any change to a file, even one that keeps its size and mtime, and a file that
+becomes readable, is decoded afresh), and the entry's arrays must match the SHA-256 stored with
+them, so a rewritten entry is a miss too. Reading the files to hash them costs milliseconds next
+to decoding them.
 
 The cache never stops a run: an entry that cannot be loaded is a miss (with a warning naming it),
 a directory that cannot be written leaves the run going uncached (with one warning). Entries are
@@ -16,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
@@ -26,11 +33,14 @@ import numpy as np
 
 from harness.data.images import UnreadableImage, content_sha256, decode
 from harness.errors import HarnessError
-from harness.files import replacing
+from harness.files import TEMPORARY, replacing
 
-FORMAT_VERSION = 3  # 3: keyed by the files' contents
+FORMAT_VERSION = 4  # 4: one entry per draw, checked file by file and against its own checksum
 DEFAULT_LIMIT_MB = 2048
-ENTRY_SUFFIX = ".npz"
+ENTRY_PREFIX = "harness-decoded-"
+ENTRY = re.compile(rf"{ENTRY_PREFIX}[0-9a-f]{{32}}\.npz")
+WRITING = re.compile(rf"\.{ENTRY_PREFIX}[0-9a-f]{{32}}\.(\d+){re.escape(TEMPORARY)}\.npz")
+"""A temporary entry being written by the process whose id it names (``files.replacing``)."""
 
 Progress = Callable[[Iterable[Path], str, int], Iterable[Path]]
 Warn = Callable[[str], None]
@@ -54,28 +64,60 @@ class ImageSet:
     content_sha256: list[str]
     pixel_sha256: list[str]
     skipped: list[tuple[Path, str]]
+    skipped_sha256: list[str]  # the skipped files' content hashes, so a fixed file is decoded afresh
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One file decoded: the hash of its bytes, and its pixels or the reason it was skipped."""
+
+    path: Path
+    content_sha256: str
+    pixels: np.ndarray | None  # (S, S, 1), None when skipped
+    pixel_sha256: str = ""
+    reason: str = ""
+
+
+def image_set(outcomes: list[Outcome], image_size: int) -> ImageSet:
+    """The set of ``outcomes``, in their order."""
+    kept = [o for o in outcomes if o.pixels is not None]
+    skipped = [o for o in outcomes if o.pixels is None]
+    stack = np.stack([o.pixels for o in kept]) if kept else np.zeros((0, image_size, image_size, 1), np.float32)
+    return ImageSet(
+        pixels=stack,
+        paths=[o.path for o in kept],
+        content_sha256=[o.content_sha256 for o in kept],
+        pixel_sha256=[o.pixel_sha256 for o in kept],
+        skipped=[(o.path, o.reason) for o in skipped],
+        skipped_sha256=[o.content_sha256 for o in skipped],
+    )
+
+
+def outcomes_of(images: ImageSet) -> list[Outcome]:
+    kept = [
+        Outcome(path, content, pixels, pixel_hash)
+        for path, content, pixels, pixel_hash in zip(
+            images.paths, images.content_sha256, images.pixels, images.pixel_sha256, strict=True
+        )
+    ]
+    skipped = [
+        Outcome(path, content, None, reason=reason)
+        for (path, reason), content in zip(images.skipped, images.skipped_sha256, strict=True)
+    ]
+    return kept + skipped
 
 
 def combined(parts: list[ImageSet]) -> ImageSet:
     """One set holding every part's images and skipped files, sorted by path."""
     if len(parts) == 1:
         return parts[0]
-    paths = [path for part in parts for path in part.paths]
-    order = sorted(range(len(paths)), key=paths.__getitem__)
-    contents = [digest for part in parts for digest in part.content_sha256]
-    pixel_hashes = [digest for part in parts for digest in part.pixel_sha256]
-    return ImageSet(
-        pixels=np.concatenate([part.pixels for part in parts])[order],
-        paths=[paths[i] for i in order],
-        content_sha256=[contents[i] for i in order],
-        pixel_sha256=[pixel_hashes[i] for i in order],
-        skipped=sorted(entry for part in parts for entry in part.skipped),
-    )
+    outcomes = sorted((o for part in parts for o in outcomes_of(part)), key=lambda o: o.path)
+    return image_set(outcomes, parts[0].pixels.shape[1])
 
 
 def default_cache_dir() -> Path:
-    """``HARNESS_CACHE_DIR``, else ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``."""
-    if "HARNESS_CACHE_DIR" in os.environ:
+    """``HARNESS_CACHE_DIR`` (set and not empty), else ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``."""
+    if os.environ.get("HARNESS_CACHE_DIR"):
         return Path(os.environ["HARNESS_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "harness"
@@ -93,67 +135,99 @@ def cache_limit_bytes() -> int:
     return int(megabytes * 2**20)
 
 
-def cache_key(paths: list[Path], image_size: int) -> str:
-    """Hash of the files' paths and contents and the preprocessing options."""
-    entries = [[str(path.absolute()), content_sha256(path)] for path in paths]
-    blob = json.dumps({"v": FORMAT_VERSION, "size": image_size, "files": entries})
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+def entry_name(paths: list[Path], image_size: int) -> str:
+    """The entry of a draw whose first files are ``paths``: a hash of their paths and the options."""
+    blob = json.dumps({"v": FORMAT_VERSION, "size": image_size, "files": [str(p.absolute()) for p in paths]})
+    return f"{ENTRY_PREFIX}{hashlib.sha256(blob.encode()).hexdigest()[:32]}.npz"
 
 
-def decode_all(paths: list[Path], image_size: int, progress: Progress, label: str) -> ImageSet:
-    """Decode every file, keeping the readable ones and the reason for each skipped one."""
-    kept, pixels, contents, hashes, skipped = [], [], [], [], []
-    for path in progress(paths, label, len(paths)):
-        try:
-            decoded = decode(path, image_size)
-        except UnreadableImage as reason:
-            skipped.append((path, str(reason)))
-            continue
-        kept.append(path)
-        pixels.append(decoded.pixels)
-        contents.append(decoded.content_sha256)
-        hashes.append(decoded.pixel_sha256)
-    stack = np.stack(pixels) if pixels else np.zeros((0, image_size, image_size, 1), np.float32)
-    return ImageSet(stack, kept, contents, hashes, skipped)
+def decode_outcome(path: Path, image_size: int) -> Outcome:
+    try:
+        decoded = decode(path, image_size)
+    except UnreadableImage as reason:
+        return Outcome(path, content_sha256(path), None, reason=str(reason))
+    return Outcome(path, decoded.content_sha256, decoded.pixels, decoded.pixel_sha256)
 
 
-def save(image_set: ImageSet, file: Path) -> None:
-    """Write the entry to a temporary file and rename it: a kill never leaves a torn entry."""
+def payload_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """A hash over every array of an entry (name, type, shape and bytes)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save(images: ImageSet, file: Path) -> None:
+    """Write the entry and its checksum to a temporary file and rename it: a kill never leaves a torn entry."""
+    arrays = {
+        "pixels": images.pixels,
+        "paths": np.array([str(p) for p in images.paths], dtype=str),
+        "content_sha256": np.array(images.content_sha256, dtype=str),
+        "pixel_sha256": np.array(images.pixel_sha256, dtype=str),
+        "skipped_paths": np.array([str(p) for p, _ in images.skipped], dtype=str),
+        "skipped_reasons": np.array([r for _, r in images.skipped], dtype=str),
+        "skipped_sha256": np.array(images.skipped_sha256, dtype=str),
+    }
     file.parent.mkdir(parents=True, exist_ok=True)
     with replacing(file) as partial:
-        np.savez(
-            partial,
-            pixels=image_set.pixels,
-            paths=np.array([str(p) for p in image_set.paths], dtype=str),
-            content_sha256=np.array(image_set.content_sha256, dtype=str),
-            pixel_sha256=np.array(image_set.pixel_sha256, dtype=str),
-            skipped_paths=np.array([str(p) for p, _ in image_set.skipped], dtype=str),
-            skipped_reasons=np.array([r for _, r in image_set.skipped], dtype=str),
-        )
+        np.savez(partial, payload_sha256=np.array(payload_sha256(arrays)), **arrays)
+
+
+class ChangedEntry(Exception):
+    """The entry's arrays no longer match the checksum written with them."""
 
 
 def load(file: Path) -> ImageSet:
     with np.load(file) as stored:
-        return ImageSet(
-            pixels=stored["pixels"],
-            paths=[Path(p) for p in stored["paths"]],
-            content_sha256=list(stored["content_sha256"]),
-            pixel_sha256=list(stored["pixel_sha256"]),
-            skipped=list(zip(map(Path, stored["skipped_paths"]), stored["skipped_reasons"], strict=True)),
-        )
+        arrays = {name: stored[name] for name in stored.files}
+    if str(arrays.pop("payload_sha256")) != payload_sha256(arrays):
+        raise ChangedEntry("its contents do not match the checksum written with them")
+    return ImageSet(
+        pixels=arrays["pixels"],
+        paths=[Path(p) for p in arrays["paths"]],
+        content_sha256=[str(d) for d in arrays["content_sha256"]],
+        pixel_sha256=[str(d) for d in arrays["pixel_sha256"]],
+        skipped=list(zip(map(Path, arrays["skipped_paths"]), map(str, arrays["skipped_reasons"]), strict=True)),
+        skipped_sha256=[str(d) for d in arrays["skipped_sha256"]],
+    )
 
 
 def entries(cache_dir: Path) -> list[tuple[Path, os.stat_result]]:
-    """The cache's entries and their status, least recently used first."""
+    """The cache's entries (only files named as this version names them) and their status, least
+    recently used first."""
     found = []
     try:
         for path in cache_dir.iterdir():
-            if path.suffix == ENTRY_SUFFIX:
+            if ENTRY.fullmatch(path.name):
                 with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
                     found.append((path, path.stat()))
     except OSError:  # no cache yet, or not a directory
         return []
     return sorted(found, key=lambda entry: entry[1].st_mtime_ns)
+
+
+def running(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    except OverflowError:  # no process has such an id
+        return False
+    return True
+
+
+def leftovers(cache_dir: Path) -> list[Path]:
+    """Temporary entries whose writer is no longer running (a killed process's); a live writer's stay."""
+    try:
+        matches = [(path, WRITING.fullmatch(path.name)) for path in cache_dir.iterdir()]
+    except OSError:
+        return []
+    return [path for path, match in matches if match and not running(int(match.group(1)))]
 
 
 def evict(cache_dir: Path, limit_bytes: int, keep: Path) -> None:
@@ -171,10 +245,15 @@ def evict(cache_dir: Path, limit_bytes: int, keep: Path) -> None:
 def clear(cache_dir: Path) -> tuple[int, int]:
     """Remove every entry, and temporary files a killed process left; (entries removed, bytes freed)."""
     present = entries(cache_dir)
-    leftovers = [(path, path.stat()) for path in cache_dir.glob(".*.tmp")] if cache_dir.is_dir() else []
-    for path, _ in present + leftovers:
+    freed = 0
+    for path, status in present:
         path.unlink(missing_ok=True)
-    return len(present), sum(status.st_size for _, status in present + leftovers)
+        freed += status.st_size
+    for path in leftovers(cache_dir):
+        with contextlib.suppress(FileNotFoundError):
+            freed += path.stat().st_size
+            path.unlink()
+    return len(present), freed
 
 
 def writable_cache_dir(cache_dir: Path, warn: Warn) -> Path | None:
@@ -189,6 +268,82 @@ def writable_cache_dir(cache_dir: Path, warn: Warn) -> Path | None:
     return cache_dir
 
 
+class DrawCache:
+    """Decodes the files of one draw through one cache entry.
+
+    A draw asks for its files in rounds (a file that cannot be decoded is replaced by a further
+    draw), and the same seed asks for the same first round: the first files asked for name the
+    entry, and the entry stores every file the draw used, the replacements too, written once by
+    ``save``. ``cache_dir`` None decodes without the cache.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path | None,
+        image_size: int,
+        progress: Progress = no_progress,
+        label: str = "",
+        warn: Warn = python_warning,
+    ):
+        self.cache_dir, self.image_size, self.progress, self.label, self.warn = (
+            cache_dir,
+            image_size,
+            progress,
+            label,
+            warn,
+        )
+        self.limit = cache_limit_bytes() if cache_dir else 0  # a bad setting is an error before any work
+        self.file: Path | None = None
+        self.stored: dict[Path, Outcome] = {}
+        self.used: list[ImageSet] = []
+        self.fresh = 0  # files decoded afresh (not from the entry)
+
+    def read(self, file: Path) -> dict[Path, Outcome]:
+        if not file.exists():
+            return {}
+        try:
+            stored = load(file)
+        except Exception as error:  # torn, emptied, rewritten or foreign: whatever it is, it is a miss
+            self.warn(f"decode cache entry {file} cannot be read ({type(error).__name__}: {error}); decoding afresh")
+            return {}
+        with contextlib.suppress(OSError):
+            os.utime(file)  # recently used: evicted last
+        return {outcome.path: outcome for outcome in outcomes_of(stored)}
+
+    def decode(self, paths: list[Path]) -> ImageSet:
+        """The set of ``paths`` (in their order): stored files whose bytes are unchanged, the others decoded."""
+        if self.file is None and self.cache_dir is not None:
+            self.file = self.cache_dir / entry_name(paths, self.image_size)
+            self.stored = self.read(self.file)
+        found: dict[Path, Outcome] = {}
+        for path in paths:
+            stored = self.stored.get(path)
+            if stored is not None and stored.content_sha256 == content_sha256(path):
+                found[path] = stored
+        missing = [path for path in paths if path not in found]
+        if missing:
+            found |= {
+                path: decode_outcome(path, self.image_size) for path in self.progress(missing, self.label, len(missing))
+            }
+        self.fresh += len(missing)
+        images = image_set([found[path] for path in paths], self.image_size)
+        self.used.append(images)
+        return images
+
+    def save(self) -> None:
+        """Store every file this draw used as one entry, if any was decoded afresh; then evict."""
+        if self.file is None or not self.fresh:
+            return
+        try:
+            save(combined(self.used), self.file)
+        except OSError as error:
+            self.warn(
+                f"cannot write the decode cache entry {self.file} ({error.strerror or error}); continuing without it"
+            )
+        else:
+            evict(self.file.parent, self.limit, keep=self.file)
+
+
 def cached_image_set(
     paths: list[Path],
     image_size: int,
@@ -197,28 +352,8 @@ def cached_image_set(
     label: str = "",
     warn: Warn = python_warning,
 ) -> tuple[ImageSet, bool]:
-    """The decoded set for ``paths``, from the cache when valid; also whether it was a hit.
-
-    ``cache_dir`` None decodes without the cache.
-    """
-    if cache_dir is None:
-        return decode_all(paths, image_size, progress, label), False
-    limit = cache_limit_bytes()  # a bad setting is an error before any work, not after it
-    file = cache_dir / f"{cache_key(paths, image_size)}{ENTRY_SUFFIX}"
-    if file.exists():
-        try:
-            image_set = load(file)
-        except Exception as error:  # a torn, emptied or foreign file: whatever np.load raises, it is a miss
-            warn(f"decode cache entry {file} cannot be read ({type(error).__name__}: {error}); decoding afresh")
-        else:
-            with contextlib.suppress(OSError):
-                os.utime(file)  # recently used: evicted last
-            return image_set, True
-    image_set = decode_all(paths, image_size, progress, label)
-    try:
-        save(image_set, file)
-    except OSError as error:
-        warn(f"cannot write the decode cache entry {file} ({error.strerror or error}); continuing without it")
-    else:
-        evict(cache_dir, limit, keep=file)
-    return image_set, False
+    """The decoded set for ``paths``, from the cache where valid; also whether nothing had to be decoded."""
+    draw = DrawCache(cache_dir, image_size, progress, label, warn)
+    images = draw.decode(paths)
+    draw.save()
+    return images, draw.fresh == 0

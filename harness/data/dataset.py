@@ -13,22 +13,24 @@ import numpy as np
 
 from harness.choices import MIN_IMAGES, DatasetName, Protocol
 from harness.data.cache import (
+    DrawCache,
     ImageSet,
     Progress,
     Warn,
-    cached_image_set,
     combined,
     default_cache_dir,
     no_progress,
     python_warning,
     writable_cache_dir,
 )
+from harness.data.images import reason_kind
 from harness.data.sources import Catalog, folder_catalog, lfw_catalog
 from harness.errors import HarnessError
 
 NEGATIVES = "negatives"
 SEPARATORS = (">", ",")  # of actors in an order (A>B) and in a list (A,B)
 ID_HASH_CHARS = 12
+NAMED_SKIPS = 5  # skipped files named one by one per class and kind of reason; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,8 @@ def find_duplicates(sets: dict[str, ImageSet]) -> list[tuple[str, Path, str, Pat
 def fingerprint(sets: dict[str, ImageSet], image_size: int) -> str:
     """Hash over the loaded files' bytes, per class and in order, and the image size.
 
-    The content hashes come from decoding or from a cache entry keyed by those same bytes, so they
-    are always the files' current contents.
+    The content hashes come from decoding, or from a cache entry only where they equal the hash of
+    the file's current bytes, so they are always the files' current contents.
     """
     digest = hashlib.sha256(f"size={image_size}".encode())
     for label in sorted(sets):
@@ -172,6 +174,18 @@ def check_actor_names(catalog: Catalog) -> None:
             )
 
 
+def warn_skipped(label: str, skipped: list[tuple[Path, str]], warn: Warn) -> None:
+    """One warning per skipped file, up to ``NAMED_SKIPS`` per kind of reason; then one line counting the rest."""
+    by_kind: dict[str, list[tuple[Path, str]]] = defaultdict(list)
+    for path, reason in skipped:
+        by_kind[reason_kind(reason)].append((path, reason))
+    for kind, files in by_kind.items():
+        for path, reason in files[:NAMED_SKIPS]:
+            warn(f"skipped {path}: {reason}")
+        if len(files) > NAMED_SKIPS:
+            warn(f"skipped {len(files) - NAMED_SKIPS} more files of {label}: each {kind}")
+
+
 def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: Warn = python_warning) -> Dataset:
     """Draw, decode (through the cache) and check every class the study needs.
 
@@ -190,13 +204,10 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
     limits = {**{actor: config.max_positives for actor in catalog.actors}, NEGATIVES: config.negatives}
     sets = {}
     for label, files in candidates.items():
-
-        def decode(chosen: list[Path], label: str = label) -> ImageSet:
-            return cached_image_set(chosen, config.image_size, cache_dir, progress, f"decoding {label}", warn)[0]
-
-        sets[label] = draw_usable(files, limits[label], config.data_seed, label, decode)
-        for path, reason in sets[label].skipped:
-            warn(f"skipped {path}: {reason}")
+        draw = DrawCache(cache_dir, config.image_size, progress, f"decoding {label}", warn)
+        sets[label] = draw_usable(files, limits[label], config.data_seed, label, draw.decode)
+        draw.save()
+        warn_skipped(label, sets[label].skipped, warn)
     for label, image_set in sets.items():
         if len(image_set.paths) < MIN_IMAGES:
             where = catalog.root / label if label != NEGATIVES else "the negative pool"

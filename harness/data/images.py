@@ -3,17 +3,31 @@
 ``cv2.imread -> cv2.resize((S, S)) -> BGR2GRAY -> float32 / 255``, shape (S, S, 1).
 The bytes are read with numpy and decoded with ``cv2.imdecode`` (same decoder and flags as
 ``cv2.imread``) so that non-ASCII paths work everywhere and the content hash comes for free.
+
+Before decoding, the image's size is read from its header (Pillow's lazy ``Image.open`` reads
+only the header; OpenCV has no header-only call), and an image of more than ``MAX_IMAGE_PIXELS``
+is skipped: a 400-byte PNG may claim 10^10 pixels, and a real 20000 x 20000 one decodes to
+gigabytes. Formats Pillow does not know are left to OpenCV's own limit (2^30 pixels).
+
+A skipped file's reason starts with fixed words (``is empty``, ``cannot be read``...) and puts
+any detail in brackets after them, so that reasons can be counted by kind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+MAX_IMAGE_PIXELS = 100_000_000
+"""Larger images are skipped: 100 megapixels (10000 x 10000) decode to 300 MB of BGR."""
 
 
 class UnreadableImage(Exception):
@@ -52,12 +66,39 @@ def content_sha256(path: Path) -> str:
         return f"unreadable: {reason}"
 
 
+def reason_kind(reason: str) -> str:
+    """A skip reason without its bracketed detail: ``cannot be read (Permission denied)`` -> ``cannot be read``."""
+    return reason.split(" (", 1)[0]
+
+
+def check_size(raw: np.ndarray) -> None:
+    """Raise ``UnreadableImage`` when the header claims more than ``MAX_IMAGE_PIXELS``; any file
+    whose header Pillow cannot read is left for OpenCV to judge."""
+    too_large = f"has more pixels than the {MAX_IMAGE_PIXELS:,} harness decodes"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning, format quirks
+        try:
+            with Image.open(io.BytesIO(raw.tobytes())) as image:
+                width, height = image.size
+        except Image.DecompressionBombError:  # over twice Pillow's limit, which is above ours
+            raise UnreadableImage(f"{too_large} (more than {2 * Image.MAX_IMAGE_PIXELS:,} by its header)") from None
+        except Exception:  # not a format Pillow knows, or a header it cannot parse
+            return
+    if width * height > MAX_IMAGE_PIXELS:
+        raise UnreadableImage(f"{too_large} ({width} x {height} by its header); downscale it")
+
+
 def decode(path: Path, image_size: int) -> Decoded:
     """Decode and preprocess one file, or raise ``UnreadableImage`` with the reason."""
     raw = read(path)
     if raw.size == 0:
         raise UnreadableImage("is empty (0 bytes)")
-    bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    check_size(raw)
+    try:
+        bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    except cv2.error as error:  # e.g. beyond OpenCV's own size limits in a format Pillow does not read
+        detail = str(error).strip().splitlines()[-1]
+        raise UnreadableImage(f"is not an image OpenCV can decode ({detail})") from None
     if bgr is None:
         raise UnreadableImage("is not an image OpenCV can decode (corrupt or another format)")
     return Decoded(
