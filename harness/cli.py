@@ -12,9 +12,11 @@ import inspect
 import json
 import math
 import re
+import sys
 import time
 import typing
-from contextlib import contextmanager
+import warnings
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -136,7 +138,7 @@ def data_config(
         data_dir=str(data_dir.resolve()) if data_dir else None,
         data_home=str(data_home.resolve()) if data_home else None,
         negatives_dir=negatives_dir,
-        actors=parse_actors(actors),
+        actors=parse_actors(actors, "--actors"),
         max_positives=max_positives,
         negatives=negatives,
         image_size=image_size,
@@ -146,8 +148,16 @@ def data_config(
     )
 
 
-def parse_actors(actors: str | None) -> tuple[str, ...] | None:
-    return tuple(a.strip() for a in actors.split(",") if a.strip()) if actors else None
+def parse_actors(actors: str | None, option: str) -> tuple[str, ...] | None:
+    """A comma-separated list of actors (``--actors``, ``--order``): no empty name, none twice."""
+    if actors is None:
+        return None
+    names = tuple(name.strip() for name in actors.split(","))
+    if not all(names):
+        raise HarnessError(f"{option} {actors!r} has an empty actor name; give names separated by commas, e.g. A,B,C")
+    if len(set(names)) != len(names):
+        raise HarnessError(f"{option} {actors!r} names an actor twice; name each actor once")
+    return names
 
 
 def with_data_options(protocol: Protocol, protocol_help: str):
@@ -310,7 +320,7 @@ def replicate(
 
     if out:
         check_output_file(out, "--out")
-    config = replace(data, actors=parse_actors(order) or data.actors)
+    config = replace(data, actors=parse_actors(order, "--order") or data.actors)
     loaded = load(config)
     from harness.execute import StudyConfig, run_node
     from harness.study import Node
@@ -584,8 +594,19 @@ def cache_clear(cache_dir: CacheDirOpt = None) -> None:
     console.print(f"removed {removed} entries ({freed / 2**20:.1f} MB) from {directory}", highlight=False)
 
 
+def plain_output() -> None:
+    """Characters the terminal's encoding lacks (``PYTHONIOENCODING=ascii``, a C locale) print as
+    escapes instead of ending in a traceback, and a library's Python warning is one ``warning:`` line
+    without the source file and line."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(AttributeError, ValueError):  # not a text stream that can be reconfigured
+            stream.reconfigure(errors="backslashreplace")
+    warnings.showwarning = lambda message, *details, **options: warn(str(message))
+
+
 def main() -> None:
     """Entry point: a ``HarnessError`` becomes one line on stderr and its exit code (2; 130 for Ctrl-C)."""
+    plain_output()
     try:
         app()
     except HarnessError as error:

@@ -43,7 +43,7 @@ def atomic_write(path: Path, content: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as temporary:
         if isinstance(content, str):
-            temporary.write_text(content)
+            temporary.write_text(content, encoding="utf-8")
         else:
             temporary.write_bytes(content)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -83,7 +84,7 @@ def draw_usable(
     Files that cannot be decoded are replaced by further draws from the rest, so a corrupt file never
     takes a usable one's place; with no bad files this is one draw of ``limit`` files.
     """
-    rng = np.random.default_rng(np.random.SeedSequence(data_seed, spawn_key=(zlib.crc32(label.encode()),)))
+    rng = np.random.default_rng(np.random.SeedSequence(data_seed, spawn_key=(zlib.crc32(os.fsencode(label)),)))
     parts: list[ImageSet] = []
     remaining = list(files)
     while True:
@@ -120,7 +121,7 @@ def fingerprint(sets: dict[str, ImageSet], image_size: int) -> str:
     """
     digest = hashlib.sha256(f"size={image_size}".encode())
     for label in sorted(sets):
-        digest.update(label.encode())
+        digest.update(os.fsencode(label))
         for content in sets[label].content_sha256:
             digest.update(content.encode())
     return digest.hexdigest()[:16]

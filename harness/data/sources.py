@@ -7,6 +7,8 @@ sorted, so that what is drawn never depends on filesystem order.
 from __future__ import annotations
 
 import difflib
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +27,23 @@ class Catalog:
 
 
 def list_files(folder: Path) -> list[Path]:
-    """Every non-hidden file below ``folder``, sorted by path; dangling links too, so they are counted as skipped."""
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if (path.is_file() or (path.is_symlink() and not path.exists()))
-        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
-    )
+    """Every non-hidden file below ``folder``, sorted by path; dangling links too, so they are counted as skipped.
+
+    Symbolically linked sub-folders are followed, each real folder once: a folder reached again (a
+    link loop, or two links to one folder) is not listed twice.
+    """
+    found, seen = [], set()
+    for top, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        folders[:] = [] if real in seen else sorted(name for name in folders if not name.startswith("."))
+        if real in seen:
+            continue
+        seen.add(real)
+        for name in files:
+            path = Path(top, name)
+            if not name.startswith(".") and (path.is_file() or (path.is_symlink() and not path.exists())):
+                found.append(path)
+    return sorted(found)
 
 
 def choose_actors(requested: list[str] | None, available: list[str], where: Path) -> list[str]:
@@ -52,8 +64,20 @@ def choose_actors(requested: list[str] | None, available: list[str], where: Path
     return list(requested)
 
 
+def check_folder_name(name: str, data_dir: Path) -> None:
+    """``--negatives-dir`` must name one folder inside the data directory: not empty, ``.``, ``..``,
+    absolute or a path (any of which would make the data root or another folder the negative pool)."""
+    separators = [os.sep, *([os.altsep] if os.altsep else [])]
+    if name in ("", ".", "..") or any(separator in name for separator in separators):
+        raise HarnessError(
+            f"--negatives-dir {name!r} is not the name of a folder in {data_dir}; give one folder's name, "
+            "e.g. --negatives-dir otherActors"
+        )
+
+
 def folder_catalog(data_dir: Path, negatives_dir: str, actors: list[str] | None) -> Catalog:
     """The original layout: ``DIR/<actor>/`` per actor and ``DIR/<negatives_dir>/``."""
+    check_folder_name(negatives_dir, data_dir)
     if not data_dir.is_dir():
         raise HarnessError(
             f"--data-dir {data_dir} is not a directory; point it at a folder holding one folder "
@@ -82,9 +106,14 @@ def lfw_folder(data_home: Path | None) -> Path:
     from sklearn.datasets._lfw import _check_fetch_lfw
 
     home = Path(get_data_home(str(data_home) if data_home else None))
+    created = not (home / "lfw_home").exists()
     try:
-        _, folder = _check_fetch_lfw(data_home=str(home), funneled=True, download_if_missing=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its "Retry downloading" lines; the error below says it all
+            _, folder = _check_fetch_lfw(data_home=str(home), funneled=True, download_if_missing=True)
     except Exception as error:  # any network or archive failure means the same to the user
+        if created and (home / "lfw_home").is_dir() and not any((home / "lfw_home").iterdir()):
+            (home / "lfw_home").rmdir()  # the fetcher made it, and nothing came
         raise HarnessError(
             f"LFW is not in {home / 'lfw_home'} and could not be downloaded ({type(error).__name__}); "
             "point --data-home or SCIKIT_LEARN_DATA at a folder holding lfw_home/, "

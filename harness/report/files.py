@@ -10,6 +10,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.files import replacing
+from harness.schema import Metric
 
 
 def read_optional(run_dir: Path) -> dict:
@@ -37,10 +38,16 @@ def read_optional(run_dir: Path) -> dict:
 
 
 def recorded_metric(config: object) -> str | None:
-    """The primary metric ``harness permute --metric`` recorded in config.json, if any."""
+    """The primary metric ``harness permute --metric`` recorded in config.json, if any; one that is
+    not a metric is an error naming config.json (the report would call it primary)."""
     if isinstance(config, dict) and isinstance(config.get("config"), dict):
         metric = config["config"].get("metric")
-        return metric if isinstance(metric, str) else None
+        if metric is not None and metric not in list(Metric):
+            raise HarnessError(
+                f"config.json records the primary metric {metric!r}, which is not one of {', '.join(Metric)}; "
+                "correct it in config.json, or move config.json aside and choose one with --metric"
+            )
+        return metric
     return None
 
 
@@ -55,4 +62,4 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -149,9 +152,57 @@ def plot_matrices(path: Path, a: Analysis) -> None:
     _save(fig, path)
 
 
+@functools.cache
+def _charmap(font_file: str) -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(FT2Font(font_file).get_charmap())
+    except (OSError, RuntimeError):  # a font file FreeType cannot open
+        return frozenset()
+
+
+@functools.cache
+def _fallback_fonts(text: str) -> tuple[tuple[str, ...], str]:
+    """Installed font families that draw the characters of ``text`` the default font lacks (matplotlib
+    falls back from font to font per glyph), and the characters no installed font has. Matplotlib's
+    "Last Resort" font, whose glyphs are placeholders for whole Unicode blocks, does not count."""
+    from matplotlib import font_manager, rcParams
+
+    default = _charmap(font_manager.findfont(font_manager.FontProperties(family=rcParams["font.family"])))
+    missing = {c for c in text if not c.isspace() and ord(c) not in default}
+    families: list[str] = []
+    fonts = [font for font in font_manager.fontManager.ttflist if not font.name.startswith("Last Resort")]
+    for entry in sorted(fonts, key=lambda font: font.name):
+        covered = {c for c in missing if ord(c) in _charmap(entry.fname)}
+        if covered:
+            families.append(entry.name)
+            missing -= covered
+    return tuple(dict.fromkeys(families)), "".join(sorted(missing))
+
+
+@contextmanager
+def _fonts_for(names: tuple[str, ...]):
+    """Draw ``names`` (the actors) with fallback fonts where the default lacks glyphs; characters no
+    installed font has become one warning (then boxes in the plots), not one per glyph and figure."""
+    from matplotlib import rc_context, rcParams
+
+    families, missing = _fallback_fonts("".join(names))
+    with rc_context({"font.family": [*rcParams["font.family"], *families]}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        yield
+    if missing:
+        warnings.warn(
+            f"no installed font has the characters {missing} of the actor names, so the plots show them "
+            "as boxes; install a font that has them (e.g. Noto Sans CJK for Chinese, Japanese, Korean)",
+            stacklevel=3,
+        )
+
+
 def write_plots(run_dir: Path, a: Analysis) -> dict[str, str]:
-    plot_primary(run_dir / PLOTS["primary"], a)
-    plot_position(run_dir / PLOTS["position"], a)
-    plot_shared_fresh(run_dir / PLOTS["shared_vs_fresh"], a)
-    plot_matrices(run_dir / PLOTS["matrices"], a)
+    with _fonts_for(a.index.actors):
+        plot_primary(run_dir / PLOTS["primary"], a)
+        plot_position(run_dir / PLOTS["position"], a)
+        plot_shared_fresh(run_dir / PLOTS["shared_vs_fresh"], a)
+        plot_matrices(run_dir / PLOTS["matrices"], a)
     return dict(PLOTS)
