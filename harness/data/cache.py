@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.images import UnreadableImage, content_sha256, decode
+from harness.data.images import UnreadableImage, bytes_sha256, content_sha256, decode, read, unreadable_sha256
 from harness.errors import HarnessError
 from harness.files import TEMPORARY, replacing
 
@@ -111,7 +111,7 @@ def combined(parts: list[ImageSet]) -> ImageSet:
     """One set holding every part's images and skipped files, sorted by path."""
     if len(parts) == 1:
         return parts[0]
-    outcomes = sorted((o for part in parts for o in outcomes_of(part)), key=lambda o: o.path)
+    outcomes = sorted((o for part in parts for o in outcomes_of(part)), key=lambda o: o.path.parts)  # Path order
     return image_set(outcomes, parts[0].pixels.shape[1])
 
 
@@ -142,11 +142,16 @@ def entry_name(paths: list[Path], image_size: int) -> str:
 
 
 def decode_outcome(path: Path, image_size: int) -> Outcome:
+    """Read the file once, hash its bytes and decode them."""
     try:
-        decoded = decode(path, image_size)
+        raw = read(path)
     except UnreadableImage as reason:
-        return Outcome(path, content_sha256(path), None, reason=str(reason))
-    return Outcome(path, decoded.content_sha256, decoded.pixels, decoded.pixel_sha256)
+        return Outcome(path, unreadable_sha256(reason), None, reason=str(reason))
+    try:
+        decoded = decode(raw, image_size)
+    except UnreadableImage as reason:
+        return Outcome(path, bytes_sha256(raw), None, reason=str(reason))
+    return Outcome(path, bytes_sha256(raw), decoded.pixels, decoded.pixel_sha256)
 
 
 def payload_sha256(arrays: dict[str, np.ndarray]) -> str:

@@ -90,12 +90,13 @@ def draw_usable(
     while True:
         wanted = limit - sum(len(part.paths) for part in parts)
         if len(remaining) <= wanted:
-            chosen = remaining
+            picked = np.arange(len(remaining))
         else:
-            chosen = [remaining[i] for i in np.sort(rng.choice(len(remaining), size=wanted, replace=False))]
-        parts.append(decode(chosen))
-        taken = set(chosen)
-        remaining = [path for path in remaining if path not in taken]
+            picked = np.sort(rng.choice(len(remaining), size=wanted, replace=False))
+        parts.append(decode([remaining[i] for i in picked]))
+        left = np.ones(len(remaining), bool)
+        left[picked] = False
+        remaining = [path for path, keep in zip(remaining, left, strict=True) if keep]
         if not remaining or sum(len(part.paths) for part in parts) >= limit:
             return combined(parts)
 

@@ -28,6 +28,8 @@ from PIL import Image
 
 MAX_IMAGE_PIXELS = 100_000_000
 """Larger images are skipped: 100 megapixels (10000 x 10000) decode to 300 MB of BGR."""
+HEADER_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "WEBP", "PPM", "GIF", "JPEG2000", "SUN")
+"""The formats OpenCV decodes whose headers Pillow reads (trying only these keeps a non-image cheap)."""
 
 
 class UnreadableImage(Exception):
@@ -37,7 +39,6 @@ class UnreadableImage(Exception):
 @dataclass(frozen=True)
 class Decoded:
     pixels: np.ndarray  # (S, S, 1) float32 in [0, 1]
-    content_sha256: str  # hash of the file's bytes (dataset fingerprint)
     pixel_sha256: str  # hash of the full-size decoded pixels (exact-duplicate detection)
 
 
@@ -58,12 +59,22 @@ def read(path: Path) -> np.ndarray:
         raise UnreadableImage(f"cannot be read ({error.strerror or error})") from error
 
 
+def bytes_sha256(raw: np.ndarray) -> str:
+    """The hash of a file's bytes (the dataset fingerprint is made of these)."""
+    return hashlib.sha256(raw.tobytes()).hexdigest()
+
+
+def unreadable_sha256(reason: UnreadableImage) -> str:
+    """What stands for the hash of a file that cannot be read: the reason, so fixing it changes the hash."""
+    return f"unreadable: {reason}"
+
+
 def content_sha256(path: Path) -> str:
-    """Hash of the file's bytes, or of the reason it cannot be read (so fixing it changes the hash)."""
+    """Hash of the file's bytes, or of the reason it cannot be read."""
     try:
-        return hashlib.sha256(read(path).tobytes()).hexdigest()
+        return bytes_sha256(read(path))
     except UnreadableImage as reason:
-        return f"unreadable: {reason}"
+        return unreadable_sha256(reason)
 
 
 def reason_kind(reason: str) -> str:
@@ -78,7 +89,7 @@ def check_size(raw: np.ndarray) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's own decompression-bomb warning, format quirks
         try:
-            with Image.open(io.BytesIO(raw.tobytes())) as image:
+            with Image.open(io.BytesIO(raw.tobytes()), formats=HEADER_FORMATS) as image:
                 width, height = image.size
         except Image.DecompressionBombError:  # over twice Pillow's limit, which is above ours
             raise UnreadableImage(f"{too_large} (more than {2 * Image.MAX_IMAGE_PIXELS:,} by its header)") from None
@@ -88,9 +99,8 @@ def check_size(raw: np.ndarray) -> None:
         raise UnreadableImage(f"{too_large} ({width} x {height} by its header); downscale it")
 
 
-def decode(path: Path, image_size: int) -> Decoded:
-    """Decode and preprocess one file, or raise ``UnreadableImage`` with the reason."""
-    raw = read(path)
+def decode(raw: np.ndarray, image_size: int) -> Decoded:
+    """Decode and preprocess one file's bytes, or raise ``UnreadableImage`` with the reason."""
     if raw.size == 0:
         raise UnreadableImage("is empty (0 bytes)")
     check_size(raw)
@@ -103,6 +113,5 @@ def decode(path: Path, image_size: int) -> Decoded:
         raise UnreadableImage("is not an image OpenCV can decode (corrupt or another format)")
     return Decoded(
         pixels=preprocess(bgr, image_size),
-        content_sha256=hashlib.sha256(raw.tobytes()).hexdigest(),
         pixel_sha256=hashlib.sha256(f"{bgr.shape}".encode() + bgr.tobytes()).hexdigest(),  # shape too
     )
