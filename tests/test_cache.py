@@ -18,6 +18,7 @@ from harness.data import DataConfig, load_dataset
 from harness.data.cache import cached_image_set, default_cache_dir, entries
 from harness.data.sources import list_files
 from harness.errors import HarnessError
+from harness.files import replacing
 
 SIZE = 16
 
@@ -125,11 +126,17 @@ def test_the_cache_keeps_to_its_limit_removing_the_least_recently_used(faces, ca
     assert cached_image_set(bob, SIZE, cache)[1] and cached_image_set(alice, SIZE, cache)[1]
 
 
-def test_harness_cache_info_and_clear(faces, cache):
+def test_harness_cache_info_and_clear(faces, cache, monkeypatch):
     load(faces, cache)
     finished = subprocess.Popen(["true"])
     finished.wait()  # a writer that was killed: its process is gone
-    (cache / f".{entries(cache)[0][0].stem}.{finished.pid}.tmp.npz").write_bytes(b"from a killed run")
+    monkeypatch.setattr(os, "getpid", lambda: finished.pid)
+    with pytest.raises(KeyboardInterrupt), replacing(entries(cache)[0][0]) as leftover:
+        leftover.write_bytes(b"from a killed run")
+        monkeypatch.setattr(Path, "unlink", lambda path, missing_ok=False: None)  # killed: nothing cleans up
+        raise KeyboardInterrupt
+    monkeypatch.undo()
+    assert leftover.exists()
     size = sum(status.st_size for _, status in entries(cache))
     runner = CliRunner()
     info = runner.invoke(app, ["cache", "info", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
@@ -198,19 +205,18 @@ def test_an_empty_harness_cache_dir_means_unset(monkeypatch, tmp_path):
 
 
 def test_a_running_writer_s_temporary_file_is_neither_evicted_nor_counted_nor_cleared(faces, cache, monkeypatch):
-    """A writer that is still running (this process) owns its temporary file until it renames it."""
+    """Another process writing an entry (here: this one, inside ``replacing``) owns its temporary file."""
     cached_image_set(list_files(faces / "Alice"), SIZE, cache)
     [(entry, _)] = entries(cache)
-    writing = cache / f".{entry.stem}.{os.getpid()}.tmp.npz"
-    writing.write_bytes(b"half an entry" * 1000)
-    info = CliRunner().invoke(app, ["cache", "info", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
-    assert f"{cache}: 1 entries" in info.output, info.output
-
     monkeypatch.setenv("HARNESS_CACHE_LIMIT_MB", "0")
-    cached_image_set(list_files(faces / "Bob"), SIZE, cache)
-    assert writing.exists()
-    CliRunner().invoke(app, ["cache", "clear", "--cache-dir", str(cache)])
-    assert writing.exists() and entries(cache) == []
+    with replacing(cache / f"harness-decoded-{'f' * 32}.npz") as writing:  # another entry in the making
+        writing.write_bytes(b"half an entry" * 1000)
+        info = CliRunner().invoke(app, ["cache", "info", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+        assert f"{cache}: 1 entries" in info.output, info.output
+        cached_image_set(list_files(faces / "Bob"), SIZE, cache)  # evicts every other entry
+        assert writing.exists()
+        CliRunner().invoke(app, ["cache", "clear", "--cache-dir", str(cache)])
+        assert writing.exists() and entries(cache) == []
 
 
 def test_an_entry_rewritten_whole_is_a_miss_and_the_fingerprint_comes_from_the_files(faces, cache):
