@@ -144,6 +144,15 @@ def test_non_ascii_actor_names_print_on_an_ascii_terminal(tmp_path):
     assert "dataset fingerprint" in result.stdout
 
 
+def test_file_names_a_c_locale_cannot_decode_are_one_line_before_any_work(tmp_path):
+    """Python's UTF-8 mode off in a C locale: file names keep their bytes as surrogates, which no record stores."""
+    root = make_folder_dataset(tmp_path / "faces", {"Zoë": 12, "Bob": 12}, 12)
+    c_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    result = harness("data", "--data-dir", str(root), env={**c_locale, "HARNESS_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot be decoded with this locale's encoding" in result.stderr and "PYTHONUTF8=1" in result.stderr
+
+
 def test_cjk_actor_names_in_the_plots_give_no_glyph_warnings(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()

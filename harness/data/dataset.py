@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -174,6 +175,21 @@ def check_actor_names(catalog: Catalog) -> None:
                 f"actor folder {catalog.root / actor} has '>' or ',' in its name, which separate actors in "
                 "orders (A>B) and lists (A,B); rename the folder"
             )
+    check_decodable(catalog)
+
+
+def check_decodable(catalog: Catalog) -> None:
+    """Every file name must decode in this locale: where it does not (a C locale with Python's UTF-8
+    mode turned off), Python keeps the raw bytes as surrogates, which no record can store."""
+    for path in [*catalog.actors.values(), catalog.negatives]:
+        for file in path:
+            try:
+                str(file).encode()
+            except UnicodeEncodeError:
+                raise HarnessError(
+                    f"the file name {str(file)!r} cannot be decoded with this locale's encoding "
+                    f"({sys.getfilesystemencoding()}); run in a UTF-8 locale (e.g. LC_ALL=C.UTF-8) or with PYTHONUTF8=1"
+                ) from None
 
 
 def warn_skipped(label: str, skipped: list[tuple[Path, str]], warn: Warn) -> None:
