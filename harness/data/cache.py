@@ -26,7 +26,7 @@ import re
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +273,7 @@ def writable_cache_dir(cache_dir: Path, warn: Warn) -> Path | None:
     return cache_dir
 
 
+@dataclass
 class DrawCache:
     """Decodes the files of one draw through one cache entry.
 
@@ -282,26 +283,18 @@ class DrawCache:
     ``save``. ``cache_dir`` None decodes without the cache.
     """
 
-    def __init__(
-        self,
-        cache_dir: Path | None,
-        image_size: int,
-        progress: Progress = no_progress,
-        label: str = "",
-        warn: Warn = python_warning,
-    ):
-        self.cache_dir, self.image_size, self.progress, self.label, self.warn = (
-            cache_dir,
-            image_size,
-            progress,
-            label,
-            warn,
-        )
-        self.limit = cache_limit_bytes() if cache_dir else 0  # a bad setting is an error before any work
-        self.file: Path | None = None
-        self.stored: dict[Path, Outcome] = {}
-        self.used: list[ImageSet] = []
-        self.fresh = 0  # files decoded afresh (not from the entry)
+    cache_dir: Path | None
+    image_size: int
+    progress: Progress = no_progress
+    label: str = ""
+    warn: Warn = python_warning
+    file: Path | None = field(default=None, init=False)  # named at the first ``decode``
+    stored: dict[Path, Outcome] = field(default_factory=dict, init=False)
+    used: list[ImageSet] = field(default_factory=list, init=False)
+    fresh: int = field(default=0, init=False)  # files decoded afresh (not from the entry)
+
+    def __post_init__(self) -> None:
+        self.limit = cache_limit_bytes() if self.cache_dir else 0  # a bad setting is an error before any work
 
     def read(self, file: Path) -> dict[Path, Outcome]:
         if not file.exists():

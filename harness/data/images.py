@@ -92,7 +92,9 @@ def check_size(raw: np.ndarray) -> None:
             with Image.open(io.BytesIO(raw.tobytes()), formats=HEADER_FORMATS) as image:
                 width, height = image.size
         except Image.DecompressionBombError:  # over twice Pillow's limit, which is above ours
-            raise UnreadableImage(f"{too_large} (more than {2 * Image.MAX_IMAGE_PIXELS:,} by its header)") from None
+            raise UnreadableImage(
+                f"{too_large} (more than {2 * Image.MAX_IMAGE_PIXELS:,} by its header); downscale it"
+            ) from None
         except Exception:  # not a format Pillow knows, or a header it cannot parse
             return
     if width * height > MAX_IMAGE_PIXELS:
