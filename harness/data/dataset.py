@@ -181,8 +181,8 @@ def check_actor_names(catalog: Catalog) -> None:
 def check_decodable(catalog: Catalog) -> None:
     """Every file name must decode in this locale: where it does not (a C locale with Python's UTF-8
     mode turned off), Python keeps the raw bytes as surrogates, which no record can store."""
-    for path in [*catalog.actors.values(), catalog.negatives]:
-        for file in path:
+    for files in [*catalog.actors.values(), catalog.negatives]:
+        for file in files:
             try:
                 str(file).encode()
             except UnicodeEncodeError:

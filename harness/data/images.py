@@ -6,7 +6,7 @@ The bytes are read with numpy and decoded with ``cv2.imdecode`` (same decoder an
 
 Before decoding, the image's size is read from its header (Pillow's lazy ``Image.open`` reads
 only the header; OpenCV has no header-only call), and an image of more than ``MAX_IMAGE_PIXELS``
-is skipped: a 400-byte PNG may claim 10^10 pixels, and a real 20000 x 20000 one decodes to
+is skipped: a 100-byte PNG may claim 10^10 pixels, and a real 20000 x 20000 one decodes to
 gigabytes. Formats Pillow does not know are left to OpenCV's own limit (2^30 pixels).
 
 A skipped file's reason starts with fixed words (``is empty``, ``cannot be read``...) and puts

@@ -35,10 +35,11 @@ def list_files(folder: Path) -> list[Path]:
     found, seen = [], set()
     for top, folders, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(top)
-        folders[:] = [] if real in seen else sorted(name for name in folders if not name.startswith("."))
         if real in seen:
+            folders.clear()
             continue
         seen.add(real)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))  # sorted: which link wins is fixed
         for name in files:
             path = Path(top, name)
             if not name.startswith(".") and (path.is_file() or (path.is_symlink() and not path.exists())):
