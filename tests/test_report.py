@@ -125,7 +125,7 @@ def test_full_report_json(full_run):
     assert [d["question"] for d in data["primary"]] == list(Claim) and len(data["exploratory"]) == 13
     q3 = data["primary"][2]
     assert q3["claim"] == "the shared model forgets" and q3["verdict"] == "real" and len(q3["per_seed"]) == 10
-    assert {"p", "p_exact", "p_adjusted", "ci_low", "ci_high", "assumption_sensitive", "test"} <= set(q3)
+    assert {"p", "p_exact", "p_adjusted", "ci_low", "ci_high", "fragile", "sign_flip_disagrees", "test"} <= set(q3)
     assert data["primary"][0]["contrast_later_minus_first"]["ci_low"] is not None
     assert data["provenance"]["sessions"]["total_wall_seconds"] == 3600.0
     assert len(data["accuracy_matrices"]) == 6 and data["cl_metrics"][-1]["order"] == "all orders"

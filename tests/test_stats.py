@@ -263,7 +263,7 @@ def primary_of(values, claim: Claim = Claim.Q3, min_effect: float = 0.05) -> Dec
 def test_verdict_real_with_ci():
     d = primary_of([0.1, 0.12, 0.09, 0.11, 0.1])
     assert d.verdict == Verdict.REAL and d.label == "real" and d.ci_low > 0
-    assert np.isnan(d.seeds_needed) and not d.assumption_sensitive
+    assert np.isnan(d.seeds_needed) and not d.fragile and not d.sign_flip_disagrees
 
 
 def test_verdict_no_effect_only_from_the_equivalence_test():
@@ -327,13 +327,13 @@ def test_no_order_effect_from_the_intersection_union_test_of_every_pair_of_posit
         assert decide_primary(evidence, 0.05, 0.05)[0].verdict == expected
 
 
-def test_skewed_seeds_are_assumption_sensitive():
+def test_skewed_seeds_are_fragile_and_the_sign_flip_test_disagrees():
     """All positive but one seed carries the mean: the t-test does not reject, the exact
     sign-flip test does (1/64 < 0.05), and leaving out that seed changes the verdict."""
     d = primary_of([0.007, 0.002, 0.006, 0.18, 0.028, 0.018])
     assert d.verdict == Verdict.UNDECIDED and d.p > 0.05
     assert d.p_exact == pytest.approx(1 / 64)
-    assert d.sign_flip_disagrees and d.leave_one_out_changes and d.assumption_sensitive
+    assert d.sign_flip_disagrees and d.fragile
 
 
 def test_sign_flip_that_cannot_reach_the_threshold_is_not_a_disagreement():
