@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
 from simulate import simulate_results
 from typer.testing import CliRunner
 
@@ -163,6 +164,39 @@ def test_report_defaults_to_the_recorded_metric(tmp_path):
     run_dir = write_run(tmp_path / "run", df, optional=True, metric="f1")
     written = write_report(run_dir)
     assert written.analysis.metric == "f1" and written.lines[0].startswith("Primary analysis of f1")
+
+
+def test_q2_real_makes_q1_real_in_the_report(tmp_path):
+    """Closed testing: Q2's contrast is Q1's planned contrast, so a report never says Q2 is real while
+    "order does not matter" is undecided. In this simulated study (order effect 0.05, 5 seeds) Q1's
+    own Holm-adjusted Friedman p is above alpha; Q1 is real as Q2 is, and the report says so."""
+    from harness.analysis import Verdict
+    from harness.report.primary import AGAINST
+
+    run_dir = write_run(tmp_path / "run", simulate_results(5, rng=36, order_effect=0.05))
+    written = write_report(run_dir)
+    q1, q2 = written.analysis.primary[:2]
+    own = multipletests([d.p for d in written.analysis.primary], method="holm")[1]
+    assert own[0] >= 0.05 > own[1] and q1.p_adjusted == pytest.approx(own[1])
+    assert q2.verdict is Verdict.REAL and q1.verdict is Verdict.REAL and q1.shown_by == "Q2"
+    md = written.report_md.read_text()
+    row = first_table(md)[0]
+    assert row[2].startswith("real, as Q2 is") and row[3] == AGAINST
+    assert "**Q1 is real as Q2 is** (closed testing)" in md and "One piece of evidence, not two." in md
+    assert written.lines[1].startswith('Q1 "order does not matter": real, as Q2 is;') and AGAINST in written.lines[1]
+    verdicts = pd.read_csv(run_dir / "verdicts.csv")
+    assert verdicts.loc[0, "verdict"] == "real, as Q2 is" and verdicts.loc[0, "question"] == "Q1"
+
+
+def test_q2_real_implies_q1_real_in_simulated_studies():
+    from harness.analysis import Verdict, primary_tests
+    from harness.analysis.families import decide_primary
+
+    studies = [simulate_results(5, rng=rng, order_effect=0.08) for rng in range(40)]
+    pairs = [decide_primary(primary_tests(df, "accuracy"), 0.05, 0.05)[:2] for df in studies]
+    assert all(q2.verdict is not Verdict.REAL or q1.verdict is Verdict.REAL for q1, q2 in pairs)
+    assert sum(q2.verdict is Verdict.REAL for _, q2 in pairs) >= 20  # the implication was put to the test
+    assert any(q1.shown_by == "Q2" for q1, _ in pairs)  # and needed: Q1's own test did not reach alpha
 
 
 def test_report_without_optional_files(tmp_path):
