@@ -410,7 +410,9 @@ MIN_EFFECT_HELP = "Smallest effect worth detecting (> 0, in metric units): equiv
 RECORDED = " (default: the run's, recorded in config.json by `harness permute`; else 0.05)."
 AlphaOpt = Annotated[float, typer.Option(callback=_alpha, help=f"{ALPHA_HELP}; recorded in config.json.")]
 MinEffectOpt = Annotated[float, typer.Option(callback=_min_effect, help=f"{MIN_EFFECT_HELP}; recorded in config.json.")]
-RecordedAlphaOpt = Annotated[float | None, typer.Option(callback=_alpha, help=ALPHA_HELP + RECORDED, show_default=False)]
+RecordedAlphaOpt = Annotated[
+    float | None, typer.Option(callback=_alpha, help=ALPHA_HELP + RECORDED, show_default=False)
+]
 RecordedMinEffectOpt = Annotated[
     float | None, typer.Option(callback=_min_effect, help=MIN_EFFECT_HELP + RECORDED, show_default=False)
 ]

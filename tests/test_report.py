@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
-from statsmodels.stats.multitest import multipletests
 from simulate import simulate_results
+from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from harness.analysis import Claim

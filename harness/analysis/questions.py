@@ -19,6 +19,7 @@ import pandas as pd
 
 from harness.analysis.index import RunIndex
 
+
 class Claim(StrEnum):
     """The original study's five questions, in the report's order."""
 
