@@ -5,8 +5,9 @@ value is a mean of them over orders and actors. Two values equal in exact arithm
 1e-16 apart, depending on the order of the float additions, and a rank or a comparison of a null
 statistic with the observed one would then break the tie one way or the other. So every per-seed
 value a test sees is rounded once, after all averaging, to ``DECIMALS`` decimals: far coarser than
-float error, far finer than any difference the metrics can produce (a fraction with a denominator
-below about 10^5 lies at least 1e-13 from a rounding boundary of this grid). The exact tests then
+float error, far finer than any difference the metrics can produce. A fraction p/q lies at least
+1 / (2e9 q) from a rounding boundary of this grid (on one only if 1024 divides q): 4.6e-13 for the
+pooled means of 90-image accuracies with 3 actors (q <= 1080), so no exact tie is split. The exact tests then
 compare values on the grid: Friedman ranks the rounded values, the sign-flip test sums them in
 integer units of the grid, so its null sums are exact integers.
 """

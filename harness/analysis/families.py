@@ -354,11 +354,11 @@ def decide_primary(evidence: tuple[Evidence, ...], alpha: float, min_effect: flo
     p_adjusted = adjusted(evidence, [e.p for e in evidence], alpha)
     p_exact = adjusted(evidence, [e.p_exact for e in evidence], alpha)
     exact_floor = holm([e.min_p_exact for e in evidence], alpha)
-    by_claim = {e.claim: i for i, e in enumerate(evidence)}
     out = []
     for i, e in enumerate(evidence):
         verdict = _primary_verdict(p_adjusted[i], e, e.values, alpha, min_effect)
-        shown_by = next((str(c) for c, implied in IMPLIES.items() if implied == e.claim and c in by_claim), "")
+        through = verdict is Verdict.REAL and not own[i] < alpha  # real only by the closed-testing step
+        shown_by = next((str(c) for c, implied in IMPLIES.items() if implied == e.claim), "") if through else ""
         t_based = e.has_single_effect and not e.reason
         disagrees = t_based and exact_floor[i] < alpha and (p_adjusted[i] < alpha) != (p_exact[i] < alpha)
         out.append(
@@ -369,7 +369,7 @@ def decide_primary(evidence: tuple[Evidence, ...], alpha: float, min_effect: flo
                 min_effect=min_effect,
                 power_alpha=alpha / m,
                 p_adjusted_exact=float(p_exact[i]),
-                shown_by=shown_by if verdict is Verdict.REAL and not own[i] < alpha else "",
+                shown_by=shown_by,
                 sign_flip_disagrees=bool(disagrees),
                 fragile=_fragile(i, evidence, verdict, alpha, min_effect),
             )

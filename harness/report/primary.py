@@ -118,7 +118,9 @@ def section(a: Analysis) -> list[str]:
         "is the smaller of its own Holm-adjusted p and Q2's. Q5's levels are Q1's first position per actor, "
         "so the five are not independent evidence.",
         "",
-        "**real**: adjusted p < alpha. **no effect >= min-effect**: the "
+        "**real**: adjusted p < alpha (the family-wise error of these verdicts is at most alpha). "
+        "**no effect >= min-effect**, each claim's own equivalence test at alpha (not Holm-adjusted: "
+        "controlled per claim, not for the five together): the "
         f"{100 * (1 - 2 * a.alpha):g} % t-interval lies inside ±{a.min_effect:g} for Q2 (an equivalence test: two "
         f"one-sided tests at alpha), its upper bound lies below {a.min_effect:g} for the one-sided Q3 and Q4, and "
         f"for Q1 and Q5 every pairwise difference of levels has its {100 * (1 - 2 * a.alpha):g} % t-interval "
