@@ -199,6 +199,31 @@ def test_q2_real_implies_q1_real_in_simulated_studies():
     assert any(q1.shown_by == "Q2" for q1, _ in pairs)  # and needed: Q1's own test did not reach alpha
 
 
+def test_a_run_without_recorded_alpha_reads_as_what_it_did(tmp_path):
+    """Run directories from before alpha and min effect were recorded: a sequential one's design
+    says what the study used; otherwise the defaults, and an option departing from them says so."""
+    run_dir = write_run(tmp_path / "run", simulate_results(6, rng=1), optional=True, metric="accuracy")
+    record = json.loads((run_dir / "config.json").read_text())
+    record["config"]["design"] = {
+        "max_seeds": 20,
+        "look_every": 5,
+        "spending": "pocock",
+        "alpha": 0.01,
+        "min_effect": 0.1,
+    }
+    (run_dir / "config.json").write_text(json.dumps(record))
+    written = write_report(run_dir)
+    assert (written.analysis.alpha, written.analysis.min_effect) == (0.01, 0.1)
+    assert written.lines[0] == "Primary analysis of accuracy (the primary metric, recorded in config.json)."
+    del record["config"]["design"]
+    (run_dir / "config.json").write_text(json.dumps(record))
+    written = write_report(run_dir, min_effect=0.1)
+    assert written.analysis.alpha == 0.05 and written.lines[0] == (
+        "EXPLORATORY: min effect 0.1 departs from the recorded settings (min effect 0.05, assumed: config.json "
+        "records none); the verdicts below are not the study's pre-specified answer."
+    )
+
+
 def test_report_without_optional_files(tmp_path):
     run_dir = write_run(tmp_path / "run", simulate_results(6, rng=1))
     written = write_report(run_dir)

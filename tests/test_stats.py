@@ -337,6 +337,23 @@ def test_skewed_seeds_are_fragile_and_the_sign_flip_test_disagrees():
     assert d.sign_flip_disagrees and d.fragile
 
 
+@pytest.mark.parametrize("claim", [Claim.Q1, Claim.Q5])
+def test_a_no_effect_of_levels_is_fragile_when_it_rests_on_every_seed(claim):
+    """Q1's and Q5's "no effect" is t-based (every pairwise (1 - 2 alpha) t-interval inside
+    +-min-effect), so it is checked by leaving out each seed: with min-effect just above the largest
+    bound one seed less overturns it, with min-effect far above it nothing does. Their permutation
+    Friedman p is kept, so leaving out a seed cannot make them real."""
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame(0.7 + rng.normal(0, 0.02, (8, 3)), index=pd.Index(range(8), name="seed"), columns=[1, 2, 3])
+    evidence = (level_evidence(Family.PRIMARY, claim, "", table, 1.0),)
+    assert evidence[0].p > 0.05
+    bound = largest_pairwise_bound(evidence[0].values, 0.90)
+    tight, loose = (decide_primary(evidence, 0.05, m)[0] for m in (bound * 1.001, bound * 3))
+    assert tight.verdict == loose.verdict == Verdict.NO_EFFECT
+    assert tight.fragile and not loose.fragile and not tight.sign_flip_disagrees
+    assert tight.label == "no effect >= " + f"{bound * 1.001:g}"
+
+
 def test_sign_flip_that_cannot_reach_the_threshold_is_not_a_disagreement():
     d = primary_of([0.1, 0.12, 0.09, 0.11, 0.1])  # 5 seeds: exact one-sided minimum 1/32
     assert d.p_exact == pytest.approx(1 / 32) and d.verdict == Verdict.REAL
