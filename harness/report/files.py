@@ -37,20 +37,6 @@ def read_optional(run_dir: Path) -> dict:
     return out
 
 
-def recorded_metric(config: object) -> str | None:
-    """The primary metric ``harness permute --metric`` recorded in config.json, if any; one that is
-    not a metric is an error naming config.json (the report would call it primary)."""
-    if isinstance(config, dict) and isinstance(config.get("config"), dict):
-        metric = config["config"].get("metric")
-        if metric is not None and metric not in list(Metric):
-            raise HarnessError(
-                f"config.json records the primary metric {metric!r}, which is not one of {', '.join(Metric)}; "
-                "correct it in config.json, or move config.json aside and choose one with --metric"
-            )
-        return metric
-    return None
-
-
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it over ``path`` (``files.replacing``);
     an unwritable run directory is one line, not a traceback."""
