@@ -345,6 +345,11 @@ def default_run_dir(config: dict) -> Path:
     return Path("reports") / f"{config['dataset']}-{actors}actors-{len(config['seeds'])}seeds-{digest}"
 
 
+def physical_memory() -> int:
+    """This machine's memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def environment() -> dict:
     """Package versions and the machine, recorded with every run."""
     packages = [
@@ -365,7 +370,7 @@ def environment() -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    memory = physical_memory() / 2**30
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
