@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -25,10 +26,8 @@ from functools import cache
 from pathlib import Path
 
 from harness.backend import keras
-from harness.choices import Precision
+from harness.choices import DEFAULT_MODEL, Precision
 from harness.errors import HarnessError
-
-DEFAULT_MODEL = "harness.model:original_cnn"
 
 MEASURED_PARAMETERS, MEASURED_BYTES = 123_101_573, 8.5e9
 """The original CNN at 512 px and the peak resident memory of training it (see choices.MAX_IMAGE_SIZE)."""
@@ -53,15 +52,6 @@ class ModelInfo:
     def to_dict(self) -> dict:
         return asdict(self) | {"layers": list(self.layers)}
 
-    def differences(self, stored: dict) -> list[str]:
-        """How a model recorded in config.json differs from this one (the spec is compared with the config)."""
-        now = self.to_dict()
-        return [
-            f"model {key}: {stored.get(key)!r} there, {now[key]!r} now"
-            for key in ("sha256", "parameters", "layers", "optimizer", "loss")
-            if key in stored and stored[key] != now[key]
-        ]
-
 
 def normalise(spec: str) -> str:
     """The spec as recorded: a factory file's path made absolute (worker processes load it too)."""
@@ -72,8 +62,11 @@ def normalise(spec: str) -> str:
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    """The exception's type and its first informative line (Keras opens with "Exception encountered
+    when calling ..." and puts the cause, in ANSI bold, on a later line)."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("Exception encountered when calling")]
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 @cache
@@ -104,7 +97,7 @@ def load_factory(spec: str) -> Callable:
     if factory is None:
         raise HarnessError(f"--model {spec}: {target} has no {name}; name a function it defines")
     if not callable(factory):
-        raise HarnessError(f"--model {spec}: {target}.{name} is a {type(factory).__name__}, not a function")
+        raise HarnessError(f"--model {spec}: {name} in {target} is not callable ({type(factory).__name__})")
     return factory
 
 
@@ -166,58 +159,75 @@ def _name(thing: object) -> str:
     return getattr(thing, "name", None) or type(thing).__name__
 
 
+class _NeedsVariables(Exception):
+    """The factory creates variables of its own (an optimizer, by compiling): no stateless scope for it."""
+
+
+def _call(spec: str, factory: Callable, image_size: int, precision: Precision | str, stateless: bool) -> keras.Model:
+    try:
+        with _policy(precision):
+            model = factory(image_size)
+    except Exception as error:  # noqa: BLE001 - the user's code: any exception is a refusal
+        if stateless:
+            raise _NeedsVariables from error
+        raise HarnessError(f"--model {spec}: the factory raised {_one_line(error)}") from None
+    if not isinstance(model, keras.Model):
+        raise HarnessError(f"--model {spec}: the factory returned a {type(model).__name__}, not a keras.Model")
+    return model
+
+
+def _checked(spec: str, model: keras.Model, image_size: int, processes: int) -> ModelInfo:
+    from harness.store import physical_memory
+
+    try:
+        output = model(keras.KerasTensor((None, image_size, image_size, 1)))
+    except Exception as error:  # noqa: BLE001
+        raise HarnessError(
+            f"--model {spec}: the model does not accept (None, {image_size}, {image_size}, 1) images "
+            f"at --image-size {image_size} ({_one_line(error)})"
+        ) from None
+    output_shape = tuple(getattr(output, "shape", ()))
+    if output_shape != (None, 1):
+        raise HarnessError(
+            f"--model {spec}: the model's output is {output_shape}, not (None, 1): "
+            "end it with one sigmoid unit, e.g. keras.layers.Dense(1, activation='sigmoid')"
+        )
+    if not model.trainable_weights:
+        raise HarnessError(f"--model {spec}: the model has no trainable weights; it would learn nothing")
+    parameters = int(model.count_params())
+    needed, memory = parameters * BYTES_PER_PARAMETER * processes, physical_memory()
+    if needed > memory:
+        per = f" in each of {processes} processes" if processes > 1 else ""
+        raise HarnessError(
+            f"--model {spec}: {parameters:,} parameters need about {needed / 1e9:.1f} GB to train{per} "
+            f"({BYTES_PER_PARAMETER:.0f} bytes per parameter, as measured for the original CNN), "
+            f"more than this machine's {memory / 1e9:.1f} GB; use a smaller model, --image-size or --workers"
+        )
+    compiled = getattr(model, "compiled", False)
+    source = source_file(spec)
+    return ModelInfo(
+        spec=spec,
+        source=str(source),
+        sha256=hashlib.sha256(source.read_bytes()).hexdigest(),
+        parameters=parameters,
+        layers=tuple(f"{type(layer).__name__} {layer.count_params()}" for layer in model.layers),
+        optimizer=type(model.optimizer).__name__ if compiled else "Adam",
+        loss=_name(model.loss) if compiled else "binary_crossentropy",
+    )
+
+
 def inspect_model(spec: str, image_size: int, precision: Precision | str, processes: int = 1) -> ModelInfo:
     """Check the factory's model before any training; one line saying what is wrong otherwise.
 
     Refused: a factory that raises, a model that does not accept (S, S, 1) batches or whose output
     is not (None, 1), one without trainable weights, and one whose parameters would need more memory
-    to train in ``processes`` processes than this machine has.
+    to train in ``processes`` processes than this machine has. The weights are not allocated, except
+    for a factory that creates variables itself (compiling an optimizer does), which is called again.
     """
-    from harness.store import physical_memory
-
     factory = load_factory(spec)
-    shape = (image_size, image_size, 1)
-    with _unallocated():
-        try:
-            with _policy(precision):
-                model = factory(image_size)
-        except Exception as error:  # noqa: BLE001
-            raise HarnessError(f"--model {spec}: the factory raised {_one_line(error)}") from None
-        if not isinstance(model, keras.Model):
-            raise HarnessError(f"--model {spec}: the factory returned a {type(model).__name__}, not a keras.Model")
-        try:
-            output = model(keras.KerasTensor((None, *shape)))
-        except Exception as error:  # noqa: BLE001
-            raise HarnessError(
-                f"--model {spec}: the model does not accept (None, {image_size}, {image_size}, 1) images "
-                f"at --image-size {image_size} ({_one_line(error)})"
-            ) from None
-        output_shape = tuple(getattr(output, "shape", ()))
-        if output_shape != (None, 1):
-            raise HarnessError(
-                f"--model {spec}: the model's output is {output_shape}, not (None, 1): "
-                "end it with one sigmoid unit, e.g. keras.layers.Dense(1, activation='sigmoid')"
-            )
-        if not model.trainable_weights:
-            raise HarnessError(f"--model {spec}: the model has no trainable weights; it would learn nothing")
-        parameters = int(model.count_params())
-        needed, memory = parameters * BYTES_PER_PARAMETER * processes, physical_memory()
-        if needed > memory:
-            per = f" in each of {processes} processes" if processes > 1 else ""
-            raise HarnessError(
-                f"--model {spec}: {parameters:,} parameters need about {needed / 1e9:.1f} GB to train{per} "
-                f"({BYTES_PER_PARAMETER:.0f} bytes per parameter, as measured for the original CNN), "
-                f"more than this machine's {memory / 1e9:.1f} GB; use a smaller model, --image-size or --workers"
-            )
-        optimizer, loss = training_parts(model)
-        layers = tuple(f"{type(layer).__name__} {layer.name}: {layer.count_params()}" for layer in model.layers)
-        source = source_file(spec)
-        return ModelInfo(
-            spec=spec,
-            source=str(source),
-            sha256=hashlib.sha256(source.read_bytes()).hexdigest(),
-            parameters=parameters,
-            layers=layers,
-            optimizer=type(optimizer).__name__,
-            loss=_name(loss),
-        )
+    try:
+        with _unallocated():
+            return _checked(spec, _call(spec, factory, image_size, precision, stateless=True), image_size, processes)
+    except _NeedsVariables:
+        pass
+    return _checked(spec, _call(spec, factory, image_size, precision, stateless=False), image_size, processes)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.choices import DEFAULT_MODEL
 from harness.errors import HarnessError
 from harness.files import atomic_write, remove_leftovers, replacing
 from harness.schema import METRICS
@@ -146,9 +147,11 @@ def locked(run_dir: Path) -> Iterator[None]:
         yield
 
 
-ADDED_LATER: dict[str, object] = {"metric": "accuracy"}
+ADDED_LATER: dict[str, object] = {"metric": "accuracy", "model": DEFAULT_MODEL}
 """Configuration keys that older run directories lack, with the value that reproduces what those runs did:
 such a directory still resumes under the default."""
+MODEL_KEYS = ("sha256", "parameters", "layers", "optimizer", "loss")
+"""What config.json's ``model`` section (``harness.factory.ModelInfo``) identifies a model by, beside its spec."""
 
 
 def check_config(run_dir: Path, record: dict) -> None:
@@ -164,6 +167,12 @@ def check_config(run_dir: Path, record: dict) -> None:
     ]
     if stored.get("dataset", {}).get("fingerprint") != record["dataset"]["fingerprint"]:
         differs.append("the dataset's files changed (fingerprint differs)")
+    model_then, model_now = stored.get("model") or {}, record.get("model") or {}
+    differs += [
+        f"the model's {key} differs ({model_then['source']} changed)" if key == "sha256" else f"the model's {key} differ"
+        for key in MODEL_KEYS
+        if key in model_then and key in model_now and model_then[key] != model_now[key]
+    ]
     if differs:
         raise HarnessError(f"{run_dir} holds a different study ({'; '.join(differs)}); pass another --out")
     then = (stored.get("execution") or {}).get("threads_per_worker")
@@ -339,8 +348,10 @@ class Store:
 
 
 def default_run_dir(config: dict) -> Path:
-    """``reports/<dataset>-<k>actors-<n>seeds-<hash>``: the same command finds the same directory."""
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    """``reports/<dataset>-<k>actors-<n>seeds-<hash>``: the same command finds the same directory (a key
+    added later, at the value older runs had, leaves the name as it was)."""
+    named = {key: value for key, value in config.items() if key not in ADDED_LATER or ADDED_LATER[key] != value}
+    digest = hashlib.sha256(json.dumps(named, sort_keys=True, default=str).encode()).hexdigest()[:10]
     actors = len(config["actors"]) if config.get("actors") else "default-"
     return Path("reports") / f"{config['dataset']}-{actors}actors-{len(config['seeds'])}seeds-{digest}"
 
@@ -381,9 +392,9 @@ def environment() -> dict:
     return {"versions": versions, "machine": machine}
 
 
-def run_record(config: dict, dataset, execution: dict) -> dict:
-    """What config.json holds: the configuration, the data actually loaded, where it runs
-    (workers, threads per worker, scheduler), versions and the machine."""
+def run_record(config: dict, dataset, execution: dict, model: dict | None = None) -> dict:
+    """What config.json holds: the configuration, the data actually loaded, the model (``harness.factory.ModelInfo``),
+    where it runs (workers, threads per worker, scheduler), versions and the machine."""
     counts = {actor: len(images.paths) for actor, images in dataset.positives.items()}
     return {
         "config": config,
@@ -397,6 +408,7 @@ def run_record(config: dict, dataset, execution: dict) -> dict:
             "skipped": len(dataset.skipped),
             "duplicates": len(dataset.duplicates),
         },
+        "model": model,
         "execution": execution,
         **environment(),
     }

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.backend import keras, tf
-from harness.choices import Precision
-from harness.factory import DEFAULT_MODEL, build, training_parts
+from harness.choices import DEFAULT_MODEL, Precision
+from harness.factory import build, training_parts
 from harness.model import augment, projective_transforms, sample_transforms
 
 
