@@ -110,22 +110,24 @@ def source_file(spec: str) -> Path:
 
 
 @contextmanager
-def _policy(precision: Precision | str):
-    before = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16" if precision == Precision.BFLOAT16 else "float32")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(before)
+def _building_under(precision: Precision | str, seed: int):
+    """``precision``'s dtype policy and ``seed``'s Keras random state, one build at a time in a process
+    (the random state is global)."""
+    with _building:
+        before = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_bfloat16" if precision == Precision.BFLOAT16 else "float32")
+        keras.utils.set_random_seed(seed)
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(before)
 
 
-def build(spec: str, image_size: int, precision: Precision | str, seed: int | None = None) -> keras.Model:
-    """The factory's model under ``precision``'s dtype policy and, with ``seed``, that seed's Keras
-    random state; one build at a time in a process (the random state is global)."""
+def build(spec: str, image_size: int, precision: Precision | str, seed: int = 0) -> keras.Model:
+    """The factory's model under ``precision``'s dtype policy and ``seed``'s Keras random state (a
+    learner's model, whose weights are loaded afterwards, takes seed 0)."""
     factory = load_factory(spec)
-    with _building, _policy(precision):
-        if seed is not None:
-            keras.utils.set_random_seed(seed)
+    with _building_under(precision, seed):
         return factory(image_size)
 
 
@@ -165,7 +167,7 @@ class _NeedsVariables(Exception):
 
 def _call(spec: str, factory: Callable, image_size: int, precision: Precision | str, stateless: bool) -> keras.Model:
     try:
-        with _policy(precision):
+        with _building_under(precision, 0):
             model = factory(image_size)
     except Exception as error:  # noqa: BLE001 - the user's code: any exception is a refusal
         if stateless:

@@ -32,11 +32,11 @@ def original_cnn(image_size: int) -> keras.Sequential:
     take the dtype policy they are built under (mixed bfloat16 for ``--precision bfloat16``); the
     sigmoid output stays float32.
     """
-    seed = tf.compat.v1.random.get_seed(None)[0]  # the global seed keras.utils.set_random_seed set, or None
+    seed = tf.compat.v1.random.get_seed(None)[0]  # the global seed keras.utils.set_random_seed set
     kernels = iter(range(5))
 
     def kernel() -> keras.initializers.Initializer:
-        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + next(kernels))
+        return keras.initializers.GlorotUniform(seed=seed + next(kernels))
 
     return keras.Sequential(
         [
