@@ -45,7 +45,8 @@ HELP = """Test whether the order in which one face classifier learns several act
 `harness replicate` reruns the original notebook once (one model trained on actor A, then B, then C);
 `harness permute` trains every order over many seeds, with fresh models and controls, and writes a
 report whose significance tests say which of the original claims hold; `harness report` redoes that
-report from a run's results.csv; `harness data` shows what would be loaded. Images come from LFW
+report from a run's results.csv; `harness compare` says how two studies differ (another --model,
+precision, epochs...); `harness data` shows what would be loaded. Images come from LFW
 (downloaded by scikit-learn) or from your own folder of actor folders (--data-dir).
 """
 
@@ -575,6 +576,29 @@ def report(
     for line in written.lines:
         console.print(line, highlight=False)
     console.print(f"wrote {written.report_md}", highlight=False)
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run directory A (the baseline).")],
+    run_b: Annotated[Path, typer.Argument(help="Run directory B: the report says B minus A.")],
+    alpha: AlphaOpt = 0.05,
+    min_effect: MinEffectOpt = 0.05,
+    out: Annotated[
+        Path | None, typer.Option(help="Where compare.md, compare.csv and the plot go (default RUN_B/compare-vs-A).")
+    ] = None,
+) -> None:
+    """Compare two studies, B minus A: the five claims' quantities and the fresh and final models' scores,
+    paired by seed when both runs tested the same images."""
+    from harness.report.compare import write_comparison
+    from harness.store import check_writable
+
+    if out:
+        check_writable(out)
+    written = write_comparison(run_a, run_b, out, alpha, min_effect)
+    for line in written.lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"wrote {written.compare_md}", highlight=False)
 
 
 cache_app = typer.Typer(no_args_is_help=True, help="The decoded-image cache: its size, and emptying it.")
