@@ -168,10 +168,11 @@ def check_config(run_dir: Path, record: dict) -> None:
     if stored.get("dataset", {}).get("fingerprint") != record["dataset"]["fingerprint"]:
         differs.append("the dataset's files changed (fingerprint differs)")
     model_then, model_now = stored.get("model") or {}, record.get("model") or {}
+    changed = [
+        key for key in MODEL_KEYS if key in model_then and key in model_now and model_then[key] != model_now[key]
+    ]
     differs += [
-        f"the model's {key} differs ({model_then['source']} changed)" if key == "sha256" else f"the model's {key} differ"
-        for key in MODEL_KEYS
-        if key in model_then and key in model_now and model_then[key] != model_now[key]
+        f"the model's {key} differs" + (f" ({model_then['source']} changed)" * (key == "sha256")) for key in changed
     ]
     if differs:
         raise HarnessError(f"{run_dir} holds a different study ({'; '.join(differs)}); pass another --out")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.backend import keras, tf
+from harness.backend import tf
 from harness.choices import DEFAULT_MODEL, Precision
 from harness.factory import build, training_parts
 from harness.model import augment, projective_transforms, sample_transforms

@@ -21,7 +21,8 @@ def small_cnn(image_size: int) -> keras.Model:
 def compiled_sgd(image_size: int) -> keras.Model:
     """The small network compiled with SGD with momentum and a label-smoothed loss: they are used."""
     model = small_cnn(image_size)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=keras.losses.BinaryCrossentropy(label_smoothing=0.1))
+    loss = keras.losses.BinaryCrossentropy(label_smoothing=0.1)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=loss)
     return model
 
 

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from simulate import ACTORS, simulate_results, simulate_studies
 from typer.testing import CliRunner
 
 from harness.analysis import Verdict
 from harness.analysis.compare import Quantity, Study, compare
 from harness.cli import app
 from harness.errors import HarnessError
-from simulate import ACTORS, simulate_results, simulate_studies
 
 ALPHA, MIN_EFFECT = 0.05, 0.05
 

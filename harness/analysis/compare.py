@@ -141,15 +141,17 @@ class Comparison:
 
 def per_seed(ix: RunIndex, sign: float) -> pd.DataFrame:
     """Seeds x quantities of one run (claims oriented so that positive means better, scores raw)."""
-    q1 = contrast(pooled([level_table(ix, Claim.Q1, x) for x in ix.actors]), sign)
     fresh = level_table(ix, Claim.Q5)
-    final = pooled([pd.Series(np.nanmean([ix.r(o, x) for o in ix.orders], axis=0), ix.seeds) for x in ix.actors])
+    final = [pd.Series(np.nanmean([ix.r(o, x) for o in ix.orders], axis=0), fresh.index) for x in ix.actors]
+    claims = {
+        Quantity(c): pooled([differences(ix, c, x, sign) for x in ix.actors]) for c in (Claim.Q2, Claim.Q3, Claim.Q4)
+    }
     columns = {
-        Quantity.Q1: q1,
-        **{Quantity(c): pooled([differences(ix, c, x, sign) for x in ix.actors]) for c in (Claim.Q2, Claim.Q3, Claim.Q4)},
+        Quantity.Q1: contrast(pooled([level_table(ix, Claim.Q1, x) for x in ix.actors]), sign),
+        **claims,
         Quantity.Q5: fresh.max(axis=1, skipna=False) - fresh.min(axis=1, skipna=False),
         Quantity.FRESH: fresh.mean(axis=1, skipna=False),
-        Quantity.FINAL: pd.Series(final.to_numpy(float), index=fresh.index),
+        Quantity.FINAL: pooled(final),
     }
     return pd.DataFrame({str(q): pd.Series(v.to_numpy(float), index=fresh.index) for q, v in columns.items()})
 
