@@ -100,6 +100,11 @@ def answer(c: Comparison) -> str:
     return text + "."
 
 
+def _named(d: Difference) -> str:
+    """"Q3 forgetting" for a claim, the title alone for a score."""
+    return f"{d.quantity} {d.quantity.title}" if d.quantity.in_family else d.quantity.title
+
+
 def _verdict(d: Difference) -> str:
     return f"n/a: {d.reason}" if d.reason else d.label
 
@@ -149,7 +154,7 @@ def plot(path: Path, c: Comparison) -> None:
             ax.plot([x], [values[column].mean()], marker="D", color="black")
         ax.set_xticks([0, 1], [f"A\n{c.a}"[:16], f"B\n{c.b}"[:16]], fontsize=7)
         ax.set_xlim(-0.4, 1.4)
-        ax.set_title(f"{d.quantity}: {d.quantity.title}"[:38], fontsize=7)
+        ax.set_title(_named(d)[:38], fontsize=7)
     axes[0].set_ylabel(f"per-seed value ({c.metric})")
     joined = "lines join each seed's two runs" if c.pairing.paired else "not paired: dots are seeds"
     fig.suptitle(f"B minus A per seed ({joined}; diamonds: means)", fontsize=9)
@@ -161,7 +166,7 @@ def markdown(c: Comparison) -> list[str]:
         ["Quantity", "A mean", "B mean", "B - A [95% CI]", "Test", "p", "p (exact)", "Adjusted p", "Verdict"],
         [
             (
-                f"{d.quantity} {d.quantity.title}" + ("" if d.quantity.in_family else " (outside the Holm family)"),
+                _named(d) + ("" if d.quantity.in_family else " (outside the Holm family)"),
                 num(d.mean_a),
                 num(d.mean_b),
                 f"{num(d.effect)} [{num(d.ci_low)}, {num(d.ci_high)}]",
@@ -217,7 +222,7 @@ def write_comparison(
         answer(c),
         _design(c),
         *(
-            f"{d.quantity} {d.quantity.title}: B - A {num(d.effect)} [{num(d.ci_low)}, {num(d.ci_high)}]; "
+            f"{_named(d)}: B - A {num(d.effect)} [{num(d.ci_low)}, {num(d.ci_high)}]; "
             f"{d.test} p {pval(d.p)}, exact p {pval(d.p_exact)}, adjusted p {pval(d.p_adjusted)}: {_verdict(d)}"
             for d in c.differences
         ),
