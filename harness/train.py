@@ -1,7 +1,8 @@
 """One training stage, evaluation, and exact snapshot/restore of weights and optimizer state.
 
-A ``Learner`` is one compiled model and Adam optimizer, reused within a process (tracing a new
-Keras graph per stage would cost more than a small stage does). Loading a ``Snapshot`` puts the
+A ``Learner`` is one compiled model (the ``--model`` factory's network) and its optimizer, reused
+within a process for that model, image size and precision (tracing a new Keras graph per stage
+would cost more than a small stage does). Loading a ``Snapshot`` puts the
 learner in exactly the state another learner was in, so branching from a snapshot and carrying
 on with a live model give bit-identical results.
 """

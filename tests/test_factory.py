@@ -151,3 +151,38 @@ def test_the_record_names_the_factorys_source_and_its_hash():
     assert info.source == str(FACTORIES) and info.sha256 == hashlib.sha256(FACTORIES.read_bytes()).hexdigest()
     assert info.layers == ("Conv2D 80", "MaxPooling2D 0", "Flatten 0", "Dense 393")
     assert load_factory(spec("small_cnn")).__name__ == "small_cnn"
+
+
+def test_the_default_model_keeps_the_default_run_directorys_name_and_older_run_directories_resume(tmp_path):
+    import json
+
+    from harness.choices import DEFAULT_MODEL
+    from harness.store import check_config, default_run_dir
+
+    before = {"dataset": "lfw", "actors": None, "seeds": [0, 1], "epochs": 60}
+    assert default_run_dir(before | {"model": DEFAULT_MODEL}) == default_run_dir(before)
+    assert default_run_dir(before | {"model": spec("small_cnn")}) != default_run_dir(before)
+    older = {"config": before, "dataset": {"fingerprint": "f"}, "execution": {"threads_per_worker": 1}}
+    (tmp_path / "config.json").write_text(json.dumps(older))  # made before --model existed
+    now = {"config": before | {"model": DEFAULT_MODEL}, "dataset": {"fingerprint": "f"}}
+    check_config(tmp_path, now | {"execution": {"threads_per_worker": 1}})
+    with pytest.raises(HarnessError, match=f"model: '{DEFAULT_MODEL}' there, '.*small_cnn' now"):
+        check_config(tmp_path, {**now, "config": before | {"model": spec("small_cnn")}, "execution": {}})
+
+
+def test_a_changed_factory_file_is_another_model(tmp_path):
+    import json
+
+    from harness.store import check_config
+
+    factory = tmp_path / "net.py"
+    factory.write_text(FACTORIES.read_text())
+    info = inspect_model(f"{factory}:small_cnn", SIZE, "float32").to_dict()
+    record = {"config": {"model": info["spec"]}, "dataset": {"fingerprint": "f"}, "execution": {}}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps(record | {"model": info}))
+    factory.write_text(FACTORIES.read_text() + "\n# a changed file\n")
+    changed = inspect_model(f"{factory}:small_cnn", SIZE, "float32").to_dict()
+    with pytest.raises(HarnessError, match=rf"the model's sha256 differs \({factory} changed\)"):
+        check_config(run_dir, record | {"model": changed})
