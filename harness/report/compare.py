@@ -101,7 +101,7 @@ def answer(c: Comparison) -> str:
 
 
 def _named(d: Difference) -> str:
-    """"Q3 forgetting" for a claim, the title alone for a score."""
+    """The claim with its title ("Q3 forgetting"); a score by its title alone."""
     return f"{d.quantity} {d.quantity.title}" if d.quantity.in_family else d.quantity.title
 
 
