@@ -186,3 +186,20 @@ def test_a_changed_factory_file_is_another_model(tmp_path):
     changed = inspect_model(f"{factory}:small_cnn", SIZE, "float32").to_dict()
     with pytest.raises(HarnessError, match=rf"the model's sha256 differs \({factory} changed\)"):
         check_config(run_dir, record | {"model": changed})
+
+
+def test_the_estimate_calibrates_by_training_the_users_model(tmp_path):
+    from images import make_folder_dataset
+
+    from harness.data import DataConfig, load_dataset
+    from harness.estimate import calibrate
+    from harness.execute import StudyConfig
+    from harness.train import learner
+
+    faces = make_folder_dataset(tmp_path / "faces", {"Alice": 12, "Bob": 12}, 16)
+    data = DataConfig(dataset="folder", data_dir=str(faces), image_size=SIZE, cache_dir=str(tmp_path / "cache"))
+    config = StudyConfig(data, TrainConfig(epochs=2, model=spec("compiled_sgd")), (0,))
+    assert calibrate(load_dataset(data), config, 1) > 0
+    trained = learner(SIZE, "float32", spec("compiled_sgd"))
+    assert trained.model.count_params() == 473 and isinstance(trained.optimizer, keras.optimizers.SGD)
+    assert int(trained.optimizer.iterations.numpy()) > 0, "the calibration trained the --model network"
