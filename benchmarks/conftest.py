@@ -17,10 +17,12 @@ import numpy as np
 import pytest
 
 from benchmarks.efficiency import vector_extensions
+from harness.choices import DEFAULT_MODEL
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 EPOCHS = int(os.environ.get("HARNESS_BENCH_EPOCHS", "10"))
+MODEL = os.environ.get("HARNESS_BENCH_MODEL", DEFAULT_MODEL)  # the --model factory the training benchmarks time
 ROUNDS = int(os.environ.get("HARNESS_BENCH_ROUNDS", "3"))
 IMAGE_SIZE = 100
 N_TRAIN, N_TEST = 210, 90  # the original: 70% of 150 positives + 150 negatives, 30% tested

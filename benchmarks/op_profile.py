@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.conftest import N_TRAIN
+from harness.choices import DEFAULT_MODEL
 
 OP_THREADS = ("tf_Compute", "tf_data_private_threadpool")
 
@@ -61,7 +62,7 @@ def summarise(events: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values("seconds", ascending=False, ignore_index=True)
 
 
-def profile(epochs: int, image_size: int, logdir: Path) -> tuple[pd.DataFrame, float]:
+def profile(epochs: int, image_size: int, logdir: Path, model: str = DEFAULT_MODEL) -> tuple[pd.DataFrame, float]:
     """Op events of one ``epochs``-epoch training after a traced warm-up, and its wall seconds."""
     import tensorflow as tf
 
@@ -71,12 +72,12 @@ def profile(epochs: int, image_size: int, logdir: Path) -> tuple[pd.DataFrame, f
     rng = np.random.default_rng(0)
     x = rng.random((N_TRAIN, image_size, image_size, 1), dtype=np.float32)
     y = (np.arange(N_TRAIN) % 2).astype(np.float32)
-    learner = Learner(image_size, "float32")
-    learner.load(initial_weights(image_size, "float32", np.random.SeedSequence(0)))
-    learner.train(x, y, TrainConfig(epochs=1), np.random.SeedSequence(1))
+    learner = Learner(image_size, "float32", model)
+    learner.load(initial_weights(image_size, "float32", np.random.SeedSequence(0), model))
+    learner.train(x, y, TrainConfig(epochs=1, model=model), np.random.SeedSequence(1))
     tf.profiler.experimental.start(str(logdir))
     start = time.perf_counter()
-    learner.train(x, y, TrainConfig(epochs=epochs), np.random.SeedSequence(1))
+    learner.train(x, y, TrainConfig(epochs=epochs, model=model), np.random.SeedSequence(1))
     wall = time.perf_counter() - start
     tf.profiler.experimental.stop()
     return op_events(next(logdir.rglob("*.xplane.pb"))), wall
@@ -86,10 +87,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--image-size", type=int, default=100)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="The --model factory to profile.")
     parser.add_argument("--out", type=Path, default=Path("reports/op_profile.csv"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as logdir:
-        events, wall = profile(args.epochs, args.image_size, Path(logdir))
+        events, wall = profile(args.epochs, args.image_size, Path(logdir), args.model)
     table = summarise(events)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)

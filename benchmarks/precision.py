@@ -1,66 +1,35 @@
-"""Does bfloat16 change what the study measures? A seed-paired comparison with float32.
+"""Does bfloat16 change what the study measures? Two studies, float32 and bfloat16, and `harness compare`.
 
-For every seed and actor, the fresh model (the study's depth-1 node) is trained in both
-precisions from the same initial weights, split and augmentation stream, and scored on the
-actor's test set. Prints the means, the paired difference with its 95% t-interval, and the
-throughput of each precision; writes them as JSON.
+Both runs share every other option, so seed s has the same split, initial weights and augmentation
+stream in both: `harness compare` pairs them by seed (B = bfloat16 minus A = float32) on the five
+claims and the fresh and final models' scores. Prints the comparison and each precision's training
+throughput (images/s, from trainings.csv); the run directories and compare.md go under --out.
 
-    python -m benchmarks.precision --seeds 3 --epochs 60 --out reports/precision.json
+    python -m benchmarks.precision --seeds 3 --epochs 60 --out reports/precision
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
-from harness.data import DataConfig, load_dataset
-from harness.execute import StudyConfig, run_node
-from harness.study import Node
-from harness.train import TrainConfig, configure_tensorflow
+from harness.choices import DEFAULT_MODEL
+
+PRECISIONS = ("float32", "bfloat16")
 
 
-def compare(seeds: int, epochs: int, image_size: int) -> dict:
-    configure_tensorflow()
-    data = DataConfig(image_size=image_size)
-    dataset = load_dataset(data)
-    rows = []
-    for precision in ("float32", "bfloat16"):
-        config = StudyConfig(data, TrainConfig(epochs=epochs, precision=precision), tuple(range(seeds)))
-        for seed in config.seeds:
-            for actor in dataset.actors:
-                result = run_node(dataset, config, Node(seed, (actor,)), None)
-                own = next(e for e in result.evaluations if e["eval_actor"] == actor)
-                rows.append(
-                    {
-                        "precision": precision,
-                        "seed": seed,
-                        "actor": actor,
-                        "accuracy": own["accuracy"],
-                        "images_per_second": result.n_train / result.seconds,
-                    }
-                )
-    table = pd.DataFrame(rows)
-    paired = table.pivot_table(index=["seed", "actor"], columns="precision", values="accuracy")
-    difference = paired["bfloat16"] - paired["float32"]
-    test = stats.ttest_rel(paired["bfloat16"], paired["float32"])
-    interval = test.confidence_interval(0.95)
-    return {
-        "seeds": seeds,
-        "epochs": epochs,
-        "image_size": image_size,
-        "pairs": len(difference),
-        "mean_accuracy": table.groupby("precision")["accuracy"].mean().to_dict(),
-        "mean_difference_bf16_minus_f32": float(difference.mean()),
-        "ci95_difference": [float(interval.low), float(interval.high)],
-        "paired_t_p": float(test.pvalue),
-        "images_per_second": table.groupby("precision")["images_per_second"].mean().to_dict(),
-        "rows": rows,
-    }
+def harness(*args: str) -> None:
+    """Run ``harness ARGS`` in its own process (its output goes to this terminal)."""
+    subprocess.run([str(Path(sys.executable).with_name("harness")), *args], check=True)
+
+
+def images_per_second(run_dir: Path) -> float:
+    trainings = pd.read_csv(run_dir / "trainings.csv")
+    return float(trainings["n_train"].sum() / trainings["seconds"].sum())
 
 
 def main() -> None:
@@ -68,14 +37,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--image-size", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=Path("reports/precision.json"))
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="The --model factory both runs train.")
+    parser.add_argument("--threads", type=int, help="TensorFlow threads (default: every core).")
+    parser.add_argument("--out", type=Path, default=Path("reports/precision"))
     args = parser.parse_args()
-    started = time.time()
-    result = compare(args.seeds, args.epochs, args.image_size) | {"wall_seconds": time.time() - started}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    summary = {key: value for key, value in result.items() if key != "rows"}
-    print(json.dumps(summary, indent=2))
+    options = ["--seeds", str(args.seeds), "--epochs", str(args.epochs), "--image-size", str(args.image_size)]
+    options += ["--model", args.model] + (["--threads", str(args.threads)] if args.threads else [])
+    for precision in PRECISIONS:
+        harness("permute", *options, "--precision", precision, "--out", str(args.out / precision))
+    harness("compare", *(str(args.out / p) for p in PRECISIONS), "--out", str(args.out / "compare"))
+    for precision in PRECISIONS:
+        print(f"{precision}: {images_per_second(args.out / precision):.0f} images/s while training")
 
 
 if __name__ == "__main__":

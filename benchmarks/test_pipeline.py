@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.conftest import IMAGE_SIZE, record_throughput
+from benchmarks.conftest import IMAGE_SIZE, MODEL, record_throughput
 from harness.data.cache import cached_image_set
 from harness.data.sources import lfw_catalog
 from harness.train import Learner, initial_weights
@@ -33,8 +33,8 @@ def test_decoding_cached(benchmark, lfw_home, tmp_path):
 
 def test_evaluation(benchmark, training_data):
     _, _, x_test, _ = training_data
-    learner = Learner(IMAGE_SIZE, "float32")
-    learner.load(initial_weights(IMAGE_SIZE, "float32", np.random.SeedSequence(0)))
+    learner = Learner(IMAGE_SIZE, "float32", MODEL)
+    learner.load(initial_weights(IMAGE_SIZE, "float32", np.random.SeedSequence(0), MODEL))
     learner.predict(x_test)
     benchmark(learner.predict, x_test)
     record_throughput(benchmark, len(x_test))

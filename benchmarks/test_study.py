@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.conftest import MODEL
 from harness.data import DataConfig, load_dataset, make_split, stage_arrays
 from harness.execute import InProcess, StudyConfig, run_study
 from harness.store import Store
@@ -16,7 +17,7 @@ SEEDS, EPOCHS, SIZE = (0, 1), 2, 32
 @pytest.fixture(scope="module")
 def small_study(lfw_home):
     data = DataConfig(data_home=str(lfw_home), image_size=SIZE)
-    return StudyConfig(data, TrainConfig(epochs=EPOCHS), SEEDS), load_dataset(data)
+    return StudyConfig(data, TrainConfig(epochs=EPOCHS, model=MODEL), SEEDS), load_dataset(data)
 
 
 def test_study_prefix_tree(benchmark, small_study, tmp_path_factory):
@@ -34,7 +35,7 @@ def test_study_prefix_tree(benchmark, small_study, tmp_path_factory):
 def test_study_naive(benchmark, small_study):
     """Every order from scratch (k! x k stages) plus k fresh models, per seed."""
     config, dataset = small_study
-    lrn = learner(SIZE, "float32")
+    lrn = learner(SIZE, "float32", MODEL)
 
     def run() -> int:
         trainings = 0
@@ -44,7 +45,7 @@ def test_study_naive(benchmark, small_study):
             paths = [*paths, *((actor,) for actor in dataset.actors)]
             for path in paths:
                 if len(path) == 1:
-                    lrn.load(initial_weights(SIZE, "float32", init_sequence(seed)))
+                    lrn.load(initial_weights(SIZE, "float32", init_sequence(seed), MODEL))
                 x, y = stage_arrays(dataset, split, path[-1], "train")
                 lrn.train(x, y, config.train, node_sequence(Node(seed, path)))
                 for actor in dataset.actors:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from benchmarks.conftest import EPOCHS, IMAGE_SIZE, ROUNDS, record_rounds
+from benchmarks.conftest import EPOCHS, IMAGE_SIZE, MODEL, ROUNDS, record_rounds
 from benchmarks.efficiency import matmul_gflops, training_flops
 from harness.train import Learner, TrainConfig, configure_tensorflow, initial_weights
 
@@ -21,9 +22,10 @@ def original_fit(x, y, x_test, y_test) -> None:
     import keras
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-    from harness.model import ORIGINAL_AUGMENTATION, build_model
+    from harness.factory import build
+    from harness.model import ORIGINAL_AUGMENTATION
 
-    model = build_model(IMAGE_SIZE)
+    model = build(MODEL, IMAGE_SIZE, "float32")
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     datagen = ImageDataGenerator(**ORIGINAL_AUGMENTATION)
     model.fit(datagen.flow(x, y, batch_size=32), epochs=EPOCHS, validation_data=(x_test, y_test), verbose=0)
@@ -36,11 +38,11 @@ def test_training_harness(benchmark, training_data, precision):
     pipeline trains on the same data for the same epochs and numpy measures the matmul speed."""
     configure_tensorflow()
     x, y, x_test, y_test = training_data
-    learner = Learner(IMAGE_SIZE, precision)
-    weights = initial_weights(IMAGE_SIZE, precision, np.random.SeedSequence(0))
-    config = TrainConfig(epochs=EPOCHS, precision=precision)
+    learner = Learner(IMAGE_SIZE, precision, MODEL)
+    weights = initial_weights(IMAGE_SIZE, precision, np.random.SeedSequence(0), MODEL)
+    config = TrainConfig(epochs=EPOCHS, precision=precision, model=MODEL)
     learner.load(weights)
-    learner.train(x, y, TrainConfig(epochs=1, precision=precision), np.random.SeedSequence(1))  # trace once
+    learner.train(x, y, replace(config, epochs=1), np.random.SeedSequence(1))  # trace once
     original, matmul = [], []
 
     def original_round() -> None:

@@ -34,3 +34,5 @@ MIN_IMAGE_SIZE = 22  # three valid 3x3 convolutions with 2x2 pooling need at lea
 # snapshots); 2 billion at 2000 px, where the kernel's OOM killer ends the run.
 MAX_IMAGE_SIZE = 512
 MAX_IMAGE_SIZE_MEMORY = "8.5 GB"  # measured, as above
+
+DEFAULT_MODEL = "harness.model:original_cnn"  # the --model factory of the original CNN (harness.factory)

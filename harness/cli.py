@@ -28,6 +28,7 @@ from rich.table import Table
 
 from harness import __version__
 from harness.choices import (
+    DEFAULT_MODEL,
     MAX_IMAGE_SIZE,
     MAX_IMAGE_SIZE_MEMORY,
     MIN_IMAGE_SIZE,
@@ -47,7 +48,8 @@ HELP = """Test whether the order in which one face classifier learns several act
 `harness replicate` reruns the original notebook once (one model trained on actor A, then B, then C);
 `harness permute` trains every order over many seeds, with fresh models and controls, and writes a
 report whose significance tests say which of the original claims hold; `harness report` redoes that
-report from a run's results.csv; `harness data` shows what would be loaded. Images come from LFW
+report from a run's results.csv; `harness compare` says how two studies differ (another --model,
+precision, epochs...); `harness data` shows what would be loaded. Images come from LFW
 (downloaded by scikit-learn) or from your own folder of actor folders (--data-dir).
 """
 
@@ -101,6 +103,15 @@ CacheDirOpt = Annotated[
 EpochsOpt = Annotated[int, typer.Option(min=1, help="Epochs per stage.")]
 PrecisionOpt = Annotated[Precision, typer.Option(help="Training precision (bfloat16: Keras mixed precision).")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="A line per finished training.")]
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="The network: a factory package.module:function or path/to/file.py:function, called as "
+        "f(image_size) -> keras.Model for (S, S, 1) inputs in [0, 1] and one sigmoid output; a compiled "
+        "model brings its optimizer and loss (default: the original CNN).",
+    ),
+]
 
 
 def show_version(value: bool) -> None:
@@ -316,6 +327,7 @@ def replicate(
     seed: Annotated[int, typer.Option(min=0, help="Seed for initialisation, augmentation and batch order.")] = 0,
     epochs: EpochsOpt = 60,
     precision: PrecisionOpt = Precision.FLOAT32,
+    model: ModelOpt = DEFAULT_MODEL,
     out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON to this file.")] = None,
 ) -> None:
     """Rerun the original notebook once: ONE model trained on each actor in turn."""
@@ -323,13 +335,15 @@ def replicate(
 
     if out:
         check_output_file(out, "--out")
+    model_info = checked_model(model, data.image_size, precision, processes=1)
     config = replace(data, actors=parse_actors(order, "--order") or data.actors)
     loaded = load(config)
     from harness.execute import StudyConfig, run_node
     from harness.study import Node
     from harness.train import TrainConfig
 
-    study = StudyConfig(config, TrainConfig(epochs=epochs, precision=precision), (seed,))
+    train = TrainConfig(epochs=epochs, precision=precision, model=model_info.spec)
+    study = StudyConfig(config, train, (seed,))
     path = tuple(loaded.actors)
     stages, parent, started = [], None, time.perf_counter()
     for depth in range(1, len(path) + 1):
@@ -366,12 +380,20 @@ def replicate(
             "order": list(path),
             "seed": seed,
             "config": study.to_dict(),
+            "model": model_info.to_dict(),
             "fingerprint": loaded.fingerprint,
             "wall_seconds": wall,
             "stages": stages,
         }
         atomic_write(out, json.dumps(record, indent=2, default=float))
         console.print(f"wrote {out}")
+
+
+def checked_model(spec: str, image_size: int, precision: Precision, processes: int):
+    """``--model``, loaded and checked before any data is read (``harness.factory.inspect_model``)."""
+    from harness.factory import inspect_model, normalise
+
+    return inspect_model(normalise(spec), image_size, precision, processes)
 
 
 BUDGET_UNITS = {"h": 3600, "m": 60, "s": 1}
@@ -441,6 +463,7 @@ def permute(
     first_seed: Annotated[int, typer.Option(min=0, help="Seeds run from this one.")] = 0,
     epochs: EpochsOpt = 60,
     precision: PrecisionOpt = Precision.FLOAT32,
+    model: ModelOpt = DEFAULT_MODEL,
     out: Annotated[
         Path | None, typer.Option(help="Run directory (default: reports/<derived from the config>).")
     ] = None,
@@ -486,9 +509,9 @@ def permute(
     from harness.train import TrainConfig
 
     count = fixed or max_seeds
-    study = StudyConfig(
-        data, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + count))
-    )
+    model_info = checked_model(model, data.image_size, precision, processes=1 if scheduler else workers)
+    train = TrainConfig(epochs=epochs, precision=precision, model=model_info.spec)
+    study = StudyConfig(data, train, tuple(range(first_seed, first_seed + count)))
     design_record = design.to_dict() if design else None
     run_dir = out or default_run_dir(study.to_dict() | ({"design": design_record} if design else {}))
     check_run_dir(run_dir)
@@ -501,7 +524,7 @@ def permute(
         # the pre-specified analysis (harness.settings), and the sequential design (None: a fixed number of seeds)
         analysis = Settings(str(metric), alpha, min_effect).to_dict()
         config = study.to_dict() | analysis | {"design": design_record}
-        with open_run(run_dir, run_record(config, loaded, execution)) as run:
+        with open_run(run_dir, run_record(config, loaded, execution, model_info.to_dict())) as run:
             if note := run.store.legacy_note():
                 console.print(note, highlight=False, soft_wrap=True)
             total = len(plan(loaded.actors, list(study.seeds)))
@@ -570,6 +593,29 @@ def report(
     for line in written.lines:
         console.print(line, highlight=False)
     console.print(f"wrote {written.report_md}", highlight=False)
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="Run directory A (the baseline).")],
+    run_b: Annotated[Path, typer.Argument(help="Run directory B: the report says B minus A.")],
+    alpha: AlphaOpt = 0.05,
+    min_effect: MinEffectOpt = 0.05,
+    out: Annotated[
+        Path | None, typer.Option(help="Where compare.md, compare.csv and the plot go (default RUN_B/compare-vs-A).")
+    ] = None,
+) -> None:
+    """Compare two studies, B minus A: the five claims' quantities and the fresh and final models' scores,
+    paired by seed when both runs tested the same images."""
+    from harness.report.compare import write_comparison
+    from harness.store import check_writable
+
+    if out:
+        check_writable(out)
+    written = write_comparison(run_a, run_b, out, alpha, min_effect)
+    for line in written.lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(f"wrote {written.compare_md}", highlight=False)
 
 
 cache_app = typer.Typer(no_args_is_help=True, help="The decoded-image cache: its size, and emptying it.")

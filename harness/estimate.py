@@ -80,7 +80,7 @@ def calibrate(dataset, config, threads: int | None) -> float:
     node = Node(config.seeds[0], (dataset.actors[0],))
     split = make_split(dataset, config.data.protocol, split_sequence(node.seed))
     x, y = stage_arrays(dataset, split, node.path[0], "train")
-    lrn = learner(config.data.image_size, config.train.precision)
+    lrn = learner(config.data.image_size, config.train.precision, config.train.model)
 
     def timed(epochs: int) -> float:
         load_state(lrn, config, node, None)

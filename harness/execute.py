@@ -67,7 +67,8 @@ class NodeResult:
 def load_state(lrn: Learner, config: StudyConfig, node: Node, parent: Snapshot | None) -> None:
     """Put the learner where the node starts: the seed's initial weights, or the parent's state."""
     if parent is None:
-        lrn.load(initial_weights(config.data.image_size, config.train.precision, init_sequence(node.seed)))
+        train = config.train
+        lrn.load(initial_weights(config.data.image_size, train.precision, init_sequence(node.seed), train.model))
     else:
         lrn.load(parent.weights, parent.optimizer)
 
@@ -78,7 +79,7 @@ def run_node(
     """Train the node's last actor from its parent's state and evaluate it on every actor."""
     configure_tensorflow(threads)
     split = make_split(dataset, config.data.protocol, split_sequence(node.seed))
-    lrn = learner(config.data.image_size, config.train.precision)
+    lrn = learner(config.data.image_size, config.train.precision, config.train.model)
     load_state(lrn, config, node, parent)
     seconds, n_train = 0.0, 0
     if node.path:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.backend import keras
-from harness.choices import Precision
+from harness.backend import keras, tf
 
 # The arguments of the original notebook's ImageDataGenerator, and what they mean here.
 ORIGINAL_AUGMENTATION = {
@@ -23,38 +22,37 @@ SHEAR_DEGREES = float(ORIGINAL_AUGMENTATION["shear_range"])
 ZOOM_RANGE = tuple(ORIGINAL_AUGMENTATION["zoom_range"])
 
 
-def build_model(image_size: int, precision: Precision = Precision.FLOAT32, seed: int | None = None) -> keras.Sequential:
-    """Conv(32)-Pool-Conv(64)-Pool-Conv(128)-Pool-Dropout(0.5)-Flatten-Dense(250)-Dense(1).
+def original_cnn(image_size: int) -> keras.Sequential:
+    """The original CNN, the default ``--model`` (``harness.model:original_cnn``):
+    Conv(32)-Pool-Conv(64)-Pool-Conv(128)-Pool-Dropout(0.5)-Flatten-Dense(250)-Dense(1, sigmoid).
 
-    Kernels use Keras's default Glorot-uniform initialiser and biases zeros; with ``seed`` the
-    draw is a function of the seed alone, never of global random state another thread may touch.
+    Kernels use Keras's default Glorot-uniform initialiser and biases zeros. Built under a seed's
+    Keras random state (``harness.factory.build``), the five kernels are seeded with that seed + 0..4,
+    the draws of every earlier harness, so stored studies resume and reproduce bit for bit. Layers
+    take the dtype policy they are built under (mixed bfloat16 for ``--precision bfloat16``); the
+    sigmoid output stays float32.
     """
-    dtype = "mixed_bfloat16" if precision == Precision.BFLOAT16 else "float32"
+    seed = tf.compat.v1.random.get_seed(None)[0]  # the global seed keras.utils.set_random_seed set
     kernels = iter(range(5))
 
     def kernel() -> keras.initializers.Initializer:
-        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + next(kernels))
+        return keras.initializers.GlorotUniform(seed=seed + next(kernels))
 
     return keras.Sequential(
         [
             keras.Input((image_size, image_size, 1)),
-            keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=kernel(), dtype=dtype),
-            keras.layers.MaxPooling2D(2, dtype=dtype),
-            keras.layers.Conv2D(64, 3, activation="relu", kernel_initializer=kernel(), dtype=dtype),
-            keras.layers.MaxPooling2D(2, dtype=dtype),
-            keras.layers.Conv2D(128, 3, activation="relu", kernel_initializer=kernel(), dtype=dtype),
-            keras.layers.MaxPooling2D(2, dtype=dtype),
-            keras.layers.Dropout(0.5, dtype=dtype),
-            keras.layers.Flatten(dtype=dtype),
-            keras.layers.Dense(250, activation="relu", kernel_initializer=kernel(), dtype=dtype),
+            keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=kernel()),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(64, 3, activation="relu", kernel_initializer=kernel()),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(128, 3, activation="relu", kernel_initializer=kernel()),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Dropout(0.5),
+            keras.layers.Flatten(),
+            keras.layers.Dense(250, activation="relu", kernel_initializer=kernel()),
             keras.layers.Dense(1, activation="sigmoid", kernel_initializer=kernel(), dtype="float32"),
         ]
     )
-
-
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
-    """Adam with Keras defaults and binary cross-entropy, as the original compiled it."""
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", jit_compile=False)
 
 
 def sample_transforms(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:

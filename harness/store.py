@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.choices import DEFAULT_MODEL
 from harness.errors import HarnessError
 from harness.files import atomic_write, remove_leftovers, replacing
 from harness.schema import METRICS
@@ -147,6 +148,13 @@ def locked(run_dir: Path) -> Iterator[None]:
         yield
 
 
+ADDED_LATER: dict[str, object] = {"model": DEFAULT_MODEL}
+"""Study keys that older run directories lack, with the value that reproduces what those runs did: such a
+directory still resumes under the default (the analysis settings' defaults are ``harness.settings``'s)."""
+MODEL_KEYS = ("sha256", "parameters", "layers", "optimizer", "loss")
+"""What config.json's ``model`` section (``harness.factory.ModelInfo``) identifies a model by, beside its spec."""
+
+
 def check_config(run_dir: Path, record: dict) -> None:
     """Refuse a run dir that holds another study, or was started with another thread count. The analysis
     settings that older run directories lack read as what those runs did (``harness.settings``), so such
@@ -154,7 +162,7 @@ def check_config(run_dir: Path, record: dict) -> None:
     stored = read_config(run_dir)
     if stored is None:
         return
-    then = recorded(stored["config"])[0].to_dict() | stored["config"]
+    then = recorded(stored["config"])[0].to_dict() | ADDED_LATER | stored["config"]
     differs = [
         f"{key}: {then.get(key)!r} there, {value!r} now"
         for key, value in record["config"].items()
@@ -162,6 +170,13 @@ def check_config(run_dir: Path, record: dict) -> None:
     ]
     if stored.get("dataset", {}).get("fingerprint") != record["dataset"]["fingerprint"]:
         differs.append("the dataset's files changed (fingerprint differs)")
+    model_then, model_now = stored.get("model") or {}, record.get("model") or {}
+    changed = [
+        key for key in MODEL_KEYS if key in model_then and key in model_now and model_then[key] != model_now[key]
+    ]
+    differs += [
+        f"the model's {key} differs" + (f" ({model_then['source']} changed)" * (key == "sha256")) for key in changed
+    ]
     if differs:
         raise HarnessError(f"{run_dir} holds a different study ({'; '.join(differs)}); pass another --out")
     then = (stored.get("execution") or {}).get("threads_per_worker")
@@ -337,10 +352,17 @@ class Store:
 
 
 def default_run_dir(config: dict) -> Path:
-    """``reports/<dataset>-<k>actors-<n>seeds-<hash>``: the same command finds the same directory."""
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    """``reports/<dataset>-<k>actors-<n>seeds-<hash>``: the same command finds the same directory (a key
+    added later, at the value older runs had, leaves the name as it was)."""
+    named = {key: value for key, value in config.items() if key not in ADDED_LATER or ADDED_LATER[key] != value}
+    digest = hashlib.sha256(json.dumps(named, sort_keys=True, default=str).encode()).hexdigest()[:10]
     actors = len(config["actors"]) if config.get("actors") else "default-"
     return Path("reports") / f"{config['dataset']}-{actors}actors-{len(config['seeds'])}seeds-{digest}"
+
+
+def physical_memory() -> int:
+    """This machine's memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def environment() -> dict:
@@ -363,7 +385,7 @@ def environment() -> dict:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    memory = physical_memory() / 2**30
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
@@ -374,9 +396,9 @@ def environment() -> dict:
     return {"versions": versions, "machine": machine}
 
 
-def run_record(config: dict, dataset, execution: dict) -> dict:
-    """What config.json holds: the configuration, the data actually loaded, where it runs
-    (workers, threads per worker, scheduler), versions and the machine."""
+def run_record(config: dict, dataset, execution: dict, model: dict | None = None) -> dict:
+    """What config.json holds: the configuration, the data actually loaded, the model (``harness.factory.ModelInfo``),
+    where it runs (workers, threads per worker, scheduler), versions and the machine."""
     counts = {actor: len(images.paths) for actor, images in dataset.positives.items()}
     return {
         "config": config,
@@ -390,6 +412,7 @@ def run_record(config: dict, dataset, execution: dict) -> dict:
             "skipped": len(dataset.skipped),
             "duplicates": len(dataset.duplicates),
         },
+        "model": model,
         "execution": execution,
         **environment(),
     }

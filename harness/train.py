@@ -1,7 +1,8 @@
 """One training stage, evaluation, and exact snapshot/restore of weights and optimizer state.
 
-A ``Learner`` is one compiled model and Adam optimizer, reused within a process (tracing a new
-Keras graph per stage would cost more than a small stage does). Loading a ``Snapshot`` puts the
+A ``Learner`` is one compiled model (the ``--model`` factory's network) and its optimizer, reused
+within a process for that model, image size and precision (tracing a new Keras graph per stage
+would cost more than a small stage does). Loading a ``Snapshot`` puts the
 learner in exactly the state another learner was in, so branching from a snapshot and carrying
 on with a live model give bit-identical results.
 """
@@ -14,24 +15,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.backend import keras, tf
-from harness.choices import Precision
-from harness.model import (
-    augment,
-    build_model,
-    compile_model,
-    projective_transforms,
-    sample_transforms,
-)
+from harness.backend import tf
+from harness.choices import DEFAULT_MODEL, Precision
+from harness.factory import build, training_parts
+from harness.model import augment, projective_transforms, sample_transforms
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How each stage trains: the original's batch 32 and 60 epochs by default."""
+    """How each stage trains: the original CNN, batch 32 and 60 epochs by default (``model``: a
+    ``harness.factory`` spec)."""
 
     epochs: int = 60
     batch_size: int = 32
     precision: Precision = Precision.FLOAT32
+    model: str = DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -57,19 +55,25 @@ def stage_seed(seed_sequence: np.random.SeedSequence) -> int:
     return int(seed_sequence.generate_state(1)[0])
 
 
-def initial_weights(image_size: int, precision: str, seed_sequence: np.random.SeedSequence) -> list[np.ndarray]:
-    """The seed's random initialisation of the network (Keras default initialisers)."""
-    return build_model(image_size, precision, seed=stage_seed(seed_sequence) % 2**31).get_weights()
+def initial_weights(
+    image_size: int, precision: str, seed_sequence: np.random.SeedSequence, model: str = DEFAULT_MODEL
+) -> list[np.ndarray]:
+    """The seed's random initialisation of the network: the factory called under the seed's Keras random state."""
+    return build(model, image_size, precision, seed=stage_seed(seed_sequence) % 2**31).get_weights()
 
 
 class Learner:
-    """A compiled model plus optimizer whose whole state can be saved and loaded."""
+    """A compiled model plus optimizer whose whole state can be saved and loaded.
 
-    def __init__(self, image_size: int, precision: str):
+    The optimizer and loss are the factory's when it compiles its model, else Adam and binary
+    cross-entropy; the optimizer's state right after it is built is what every root starts from.
+    """
+
+    def __init__(self, image_size: int, precision: str, model: str = DEFAULT_MODEL):
         self.image_size = image_size
-        self.model = build_model(image_size, precision)
-        self.optimizer = keras.optimizers.Adam()
-        compile_model(self.model, self.optimizer)
+        self.model = build(model, image_size, precision)
+        self.optimizer, loss = training_parts(self.model)
+        self.model.compile(optimizer=self.optimizer, loss=loss, jit_compile=False)
         self.optimizer.build(self.model.trainable_variables)
         self.fresh_optimizer = [v.numpy() for v in self.optimizer.variables]
 
@@ -105,12 +109,12 @@ class Learner:
 _learners = threading.local()
 
 
-def learner(image_size: int, precision: str) -> Learner:
-    """This thread's learner for this image size and precision (Dask may run tasks in threads)."""
+def learner(image_size: int, precision: str, model: str = DEFAULT_MODEL) -> Learner:
+    """This thread's learner for this model, image size and precision (Dask may run tasks in threads)."""
     cache = _learners.__dict__.setdefault("cache", {})
-    if (image_size, precision) not in cache:
-        cache[image_size, precision] = Learner(image_size, precision)
-    return cache[image_size, precision]
+    if (model, image_size, precision) not in cache:
+        cache[model, image_size, precision] = Learner(image_size, precision, model)
+    return cache[model, image_size, precision]
 
 
 def augmented_batches(x: np.ndarray, y: np.ndarray, config: TrainConfig, rng: np.random.Generator) -> tf.data.Dataset:

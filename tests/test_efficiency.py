@@ -6,12 +6,13 @@ import pytest
 import tensorflow as tf
 
 from benchmarks.efficiency import forward_flops, training_flops, vector_extensions
-from harness.model import build_model
+from harness.choices import DEFAULT_MODEL
+from harness.factory import build
 
 
 @pytest.mark.parametrize("size", [32, 100])
 def test_forward_flops_match_tensorflow_profiler(size):
-    model = build_model(size)
+    model = build(DEFAULT_MODEL, size, "float32")
     graph = (
         tf.function(lambda x: model(x, training=False))
         .get_concrete_function(tf.TensorSpec((1, size, size, 1), tf.float32))
@@ -24,7 +25,7 @@ def test_forward_flops_match_tensorflow_profiler(size):
 
 
 def test_training_costs_about_047_gflop_per_image_at_100_px():
-    assert training_flops(build_model(100)) == pytest.approx(0.47e9, rel=0.02)
+    assert training_flops(build(DEFAULT_MODEL, 100, "float32")) == pytest.approx(0.47e9, rel=0.02)
 
 
 def test_vector_extensions_keeps_simd_flags_only():

@@ -7,7 +7,9 @@ import pytest
 from keras.src.legacy.preprocessing.image import ImageDataGenerator
 from scipy import stats
 
-from harness.model import ORIGINAL_AUGMENTATION, augment, build_model, projective_transforms, sample_transforms
+from harness.choices import DEFAULT_MODEL
+from harness.factory import build
+from harness.model import ORIGINAL_AUGMENTATION, augment, projective_transforms, sample_transforms
 
 DRAWS = 3000
 SHAPE = (40, 32, 1)  # non-square, so that rows and columns cannot be mixed up unnoticed
@@ -24,7 +26,7 @@ def global_numpy_seed():
 
 
 def test_model_has_the_original_architecture():
-    model = build_model(100)
+    model = build(DEFAULT_MODEL, 100, "float32")
     assert model.count_params() == 3_293_173
     assert [tuple(layer.output.shape) for layer in model.layers] == [
         (None, 98, 98, 32),
@@ -41,7 +43,7 @@ def test_model_has_the_original_architecture():
 
 
 def test_bfloat16_model_computes_in_bfloat16_and_outputs_float32():
-    model = build_model(32, "bfloat16")
+    model = build(DEFAULT_MODEL, 32, "bfloat16")
     assert model.layers[0].compute_dtype == "bfloat16"
     output = model(np.zeros((2, 32, 32, 1), np.float32))
     assert output.dtype == "float32" and tuple(output.shape) == (2, 1)

@@ -18,6 +18,7 @@ import pytest
 from images import make_folder_dataset
 from typer.testing import CliRunner
 
+from harness.choices import DEFAULT_MODEL
 from harness.cli import app
 from harness.data import DataConfig, load_dataset, make_split, stage_arrays
 from harness.errors import HarnessError
@@ -115,19 +116,19 @@ def test_the_tiny_real_run_ends_with_every_report_section(baseline):
     assert json.loads((baseline / "config.json").read_text())["config"]["metric"] == "accuracy"
 
 
-def test_tree_execution_equals_naive_execution(baseline, lfw_home):
+def assert_tree_equals_naive(run_dir: Path, lfw_home: Path, model: str = DEFAULT_MODEL) -> None:
     """Every order trained from scratch on one live model reproduces the tree's numbers exactly."""
     config = DataConfig(data_home=str(lfw_home.resolve()), max_positives=60, negatives=60, image_size=32)
     dataset = load_dataset(config)
-    stored = results(baseline).query("condition == 'shared'")
+    stored = results(run_dir).query("condition == 'shared'")
     for seed in (0, 1):
         split = make_split(dataset, "disjoint", split_sequence(seed))
-        learner = Learner(32, "float32")
+        learner = Learner(32, "float32", model)
         for order in orders(dataset.actors):
-            learner.load(initial_weights(32, "float32", init_sequence(seed)))
+            learner.load(initial_weights(32, "float32", init_sequence(seed), model))
             for stage, actor in enumerate(order, start=1):
                 x, y = stage_arrays(dataset, split, actor, "train")
-                learner.train(x, y, TrainConfig(epochs=1), node_sequence(Node(seed, order[:stage])))
+                learner.train(x, y, TrainConfig(epochs=1, model=model), node_sequence(Node(seed, order[:stage])))
                 for eval_actor in dataset.actors:
                     x_test, y_test = stage_arrays(dataset, split, eval_actor, "test")
                     expected = score(y_test, learner.predict(x_test))
@@ -136,6 +137,10 @@ def test_tree_execution_equals_naive_execution(baseline, lfw_home):
                     ).iloc[0]
                     assert row["accuracy"] == expected["accuracy"] and row["tp"] == expected["tp"]
                     assert row["roc_auc"] == pytest.approx(expected["roc_auc"], rel=1e-12)
+
+
+def test_tree_execution_equals_naive_execution(baseline, lfw_home):
+    assert_tree_equals_naive(baseline, lfw_home)
 
 
 def test_resume_after_sigkill_equals_uninterrupted_run(baseline, lfw_home, tmp_path):
@@ -289,3 +294,42 @@ def test_bad_option_exits_2_with_one_line(lfw_home, tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 2  # typer's usage error, naming the option and its minimum
     assert "Invalid value for '--image-size'" in stderr and "22" in stderr and "Traceback" not in stderr
+
+
+SMALL_MODEL = f"{Path(__file__).with_name('factories.py')}:small_cnn"
+
+
+@pytest.fixture(scope="module")
+def second_model(lfw_home, tmp_path_factory) -> Path:
+    """The same study with another network (one convolution and a dense layer) from a factory file."""
+    run_dir = tmp_path_factory.mktemp("second-model")
+    invoke(permute_args(lfw_home, run_dir, "--model", SMALL_MODEL))
+    return run_dir
+
+
+def test_a_second_model_is_trained_recorded_and_tree_equals_naive(second_model, baseline, lfw_home):
+    record = json.loads((second_model / "config.json").read_text())
+    assert record["config"]["model"] == record["model"]["spec"] == SMALL_MODEL
+    assert record["model"]["parameters"] == 473 and record["model"]["layers"][0] == "Conv2D 80"
+    assert not results(second_model)["accuracy"].equals(results(baseline)["accuracy"])
+    assert_tree_equals_naive(second_model, lfw_home, SMALL_MODEL)
+
+
+def test_a_second_model_resumes_after_sigkill_to_identical_results(second_model, lfw_home, tmp_path):
+    run_dir = tmp_path / "killed-second-model"
+    args = permute_args(lfw_home, run_dir, "--model", SMALL_MODEL)
+    process = harness_process(args)
+    wait_until(lambda: stored_trainings(run_dir) >= 3, process, poll=0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 3 <= stored_trainings(run_dir) < TRAININGS
+    invoke(args)
+    pd.testing.assert_frame_equal(results(run_dir), results(second_model))
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == TRAININGS
+
+
+def test_a_run_directory_made_with_the_default_model_refuses_another(baseline, lfw_home):
+    config = (baseline / "config.json").read_text()
+    with pytest.raises(HarnessError, match=f"different study .*model: '{DEFAULT_MODEL}' there, '{SMALL_MODEL}' now"):
+        invoke(permute_args(lfw_home, baseline, "--model", SMALL_MODEL))
+    assert (baseline / "config.json").read_text() == config

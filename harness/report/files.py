@@ -10,7 +10,6 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.files import replacing
-from harness.schema import Metric
 
 
 def read_optional(run_dir: Path) -> dict:

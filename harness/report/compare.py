@@ -1,0 +1,229 @@
+"""``harness compare RUN_A RUN_B``: compare.md (opening with the answer), compare.csv and the per-seed plot.
+
+Reads each run's results.csv and config.json (for the primary metric, the dataset fingerprint and the
+split protocol), computes with :func:`harness.analysis.compare.compare`, and only formats and writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import Verdict
+from harness.analysis.compare import Comparison, Difference, Quantity, Study, compare
+from harness.analysis.validate import read_results
+from harness.report.files import read_optional, write_atomic, write_text
+from harness.report.formatting import md_table, num, pval
+from harness.report.plots import _figure, _save
+from harness.settings import recorded
+
+PLOT = "plot_compare.png"
+CSV_COLUMNS = (
+    "quantity",
+    "title",
+    "in_holm_family",
+    "paired",
+    "n_a",
+    "n_b",
+    "mean_a",
+    "mean_b",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "test",
+    "statistic",
+    "p",
+    "p_exact",
+    "p_adjusted",
+    "verdict",
+    "reason",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Compared:
+    """What ``write_comparison`` produced: compare.md's path, the comparison, the terminal lines."""
+
+    compare_md: Path
+    comparison: Comparison
+    lines: tuple[str, ...]
+
+
+def read_study(run_dir: Path) -> Study:
+    """A run directory's rows, its recorded primary metric, dataset fingerprint and split protocol."""
+    path, results = read_results(run_dir)
+    config = read_optional(run_dir)["config"]
+    record = config if isinstance(config, dict) else {}
+    return Study(
+        name=run_dir.name or str(run_dir),
+        results=results,
+        metric=recorded(record.get("config"))[0].metric,
+        fingerprint=(record.get("dataset") or {}).get("fingerprint"),
+        protocol=(record.get("config") or {}).get("protocol"),
+    )
+
+
+PHRASES: dict[Quantity, tuple[str, str, str]] = {
+    Quantity.Q1: ("'s order effect (later minus first position) is {} than {a}'s", "larger", "smaller"),
+    Quantity.Q2: ("'s shared model gains {} over a fresh model than {a}'s", "more", "less"),
+    Quantity.Q3: (" forgets {} than {a}", "more", "less"),
+    Quantity.Q4: (" retains {} beyond transfer than {a}", "more", "less"),
+    Quantity.Q5: ("'s actors differ {} (range of the fresh models) than {a}'s", "more", "less"),
+    Quantity.FRESH: ("'s fresh models score {} {metric} than {a}'s", "higher", "lower"),
+    Quantity.FINAL: ("'s final shared models score {} {metric} than {a}'s", "higher", "lower"),
+}
+"""What B does against A, with the word for a positive and for a negative difference."""
+
+
+def sentence(d: Difference, c: Comparison) -> str:
+    """E.g. "B (small) forgets less than A (original) by 0.040 [0.010, 0.070]": the interval is that of
+    the difference in the direction the sentence states."""
+    template, up, down = PHRASES[d.quantity]
+    text = template.format(up if d.effect >= 0 else down, a=f"A ({c.a})", metric=c.metric)
+    low, high = (d.ci_low, d.ci_high) if d.effect >= 0 else (-d.ci_high, -d.ci_low)
+    return f"B ({c.b}){text} by {num(abs(d.effect))} [{num(low)}, {num(high)}]"
+
+
+def answer(c: Comparison) -> str:
+    """The sentence compare.md opens with: every difference shown real, or that none is."""
+    real = [sentence(d, c) for d in c.differences if d.verdict is Verdict.REAL]
+    if real:
+        return "; ".join(real) + "."
+    ruled_out = [d.quantity.title for d in c.differences if d.verdict is Verdict.NO_EFFECT]
+    text = f"No difference between B ({c.b}) and A ({c.a}) is shown at alpha = {c.alpha:g}"
+    if ruled_out:
+        text += f"; none of {c.min_effect:g} or more in {', '.join(ruled_out)}"
+    return text + "."
+
+
+def _named(d: Difference) -> str:
+    """The claim with its title ("Q3 forgetting"); a score by its title alone."""
+    return f"{d.quantity} {d.quantity.title}" if d.quantity.in_family else d.quantity.title
+
+
+def _verdict(d: Difference) -> str:
+    return f"n/a: {d.reason}" if d.reason else d.label
+
+
+def _design(c: Comparison) -> str:
+    p = c.pairing
+    if p.paired:
+        text = (
+            f"Paired by seed on the {len(p.seeds)} seeds both runs have (the same dataset fingerprint, actors and "
+            "split protocol, so seed s tested the same images in both): paired t-tests on the per-seed "
+            "differences B - A, with the exact sign-flip p beside them."
+        )
+        return text + (f" Left out for want of a partner: {p.left_out}." if p.left_out else "")
+    return f"Not paired: {p.reason}. Welch's t-tests on the two runs' per-seed values."
+
+
+def rows(c: Comparison) -> pd.DataFrame:
+    """compare.csv: one row per quantity, the claims first."""
+    records = [
+        {
+            "quantity": str(d.quantity),
+            "title": d.quantity.title,
+            "in_holm_family": d.quantity.in_family,
+            "paired": d.paired,
+            **{k: getattr(d, k) for k in CSV_COLUMNS[4:16]},
+            "verdict": _verdict(d),
+            "reason": d.reason,
+        }
+        for d in c.differences
+    ]
+    return pd.DataFrame(records, columns=list(CSV_COLUMNS))
+
+
+def plot(path: Path, c: Comparison) -> None:
+    """Per quantity, each seed's value in A and in B, joined by seed when the runs are paired."""
+    fig = _figure(2.3 * len(c.differences), 3.8)
+    axes = fig.subplots(1, len(c.differences), squeeze=False)[0]
+    for ax, d in zip(axes, c.differences, strict=True):
+        values = d.per_seed
+        if d.paired:
+            for _, row in values.dropna().iterrows():
+                ax.plot([0, 1], [row["A"], row["B"]], marker="o", color="tab:blue", alpha=0.5)
+        else:
+            for x, column in enumerate(("A", "B")):
+                ax.scatter(np.full(values[column].notna().sum(), x), values[column].dropna(), alpha=0.6)
+        for x, column in enumerate(("A", "B")):
+            ax.plot([x], [values[column].mean()], marker="D", color="black")
+        ax.set_xticks([0, 1], [f"A\n{c.a}"[:16], f"B\n{c.b}"[:16]], fontsize=7)
+        ax.set_xlim(-0.4, 1.4)
+        ax.set_title(_named(d)[:38], fontsize=7)
+    axes[0].set_ylabel(f"per-seed value ({c.metric})")
+    joined = "lines join each seed's two runs" if c.pairing.paired else "not paired: dots are seeds"
+    fig.suptitle(f"B minus A per seed ({joined}; diamonds: means)", fontsize=9)
+    _save(fig, path)
+
+
+def markdown(c: Comparison) -> list[str]:
+    table = md_table(
+        ["Quantity", "A mean", "B mean", "B - A [95% CI]", "Test", "p", "p (exact)", "Adjusted p", "Verdict"],
+        [
+            (
+                _named(d) + ("" if d.quantity.in_family else " (outside the Holm family)"),
+                num(d.mean_a),
+                num(d.mean_b),
+                f"{num(d.effect)} [{num(d.ci_low)}, {num(d.ci_high)}]",
+                d.test,
+                pval(d.p),
+                pval(d.p_exact),
+                pval(d.p_adjusted),
+                _verdict(d),
+            )
+            for d in c.differences
+        ],
+    )
+    return [
+        f"# Comparison: B ({c.b}) minus A ({c.a})",
+        "",
+        f"**{answer(c)}**",
+        "",
+        f"Metric `{c.metric}` (both runs' primary metric), alpha = {c.alpha:g}, min effect = {c.min_effect:g}. "
+        + _design(c),
+        "",
+        table,
+        "",
+        "Per seed, each run gives the five claims' quantities of `harness report` (Q1: later minus first "
+        "position; Q2: shared minus fresh; Q3: forgetting; Q4: the final model minus the model that never saw "
+        "the actor; all pooled over actors and oriented so that positive means better) and, for Q5, the range "
+        "over actors of the fresh models' scores; beside them the mean score of the fresh models and of the "
+        f"final shared models. The five claims are Holm-adjusted together at alpha = {c.alpha:g}; the two "
+        "scores are tested unadjusted. **real**: adjusted p < alpha. "
+        f"**no effect >= {c.min_effect:g}**: the {100 * (1 - 2 * c.alpha):g} % t-interval of the difference lies "
+        f"inside ±{c.min_effect:g} (two one-sided tests at alpha). **undecided with N seeds**: neither. "
+        "**n/a**: no test, with the reason. Intervals are 95 % t-intervals (Welch's for unpaired runs).",
+        "",
+        f"![Per-seed values of both runs]({PLOT})",
+        "",
+    ]
+
+
+def write_comparison(
+    run_a: Path, run_b: Path, out: Path | None = None, alpha: float = 0.05, min_effect: float = 0.05
+) -> Compared:
+    """Compare RUN_B with RUN_A; write compare.md, compare.csv and the plot to ``out`` (default
+    RUN_B/compare-vs-<RUN_A's name>). Runs that cannot be compared raise ``HarnessError`` with one
+    line before anything is written."""
+    run_a, run_b = Path(run_a), Path(run_b)
+    c = compare(read_study(run_a), read_study(run_b), alpha, min_effect)
+    out = Path(out) if out else run_b / f"compare-vs-{run_a.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    plot(out / PLOT, c)
+    write_atomic(out / "compare.csv", lambda tmp: rows(c).to_csv(tmp, index=False))
+    compare_md = out / "compare.md"
+    write_text(compare_md, "\n".join(markdown(c)))
+    lines = (
+        answer(c),
+        _design(c),
+        *(
+            f"{_named(d)}: B - A {num(d.effect)} [{num(d.ci_low)}, {num(d.ci_high)}]; "
+            f"{d.test} p {pval(d.p)}, exact p {pval(d.p_exact)}, adjusted p {pval(d.p_adjusted)}: {_verdict(d)}"
+            for d in c.differences
+        ),
+    )
+    return Compared(compare_md, c, lines)
