@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS looks (
     look INTEGER, seeds INTEGER, claim TEXT, alternative TEXT, alpha REAL, p REAL, effect REAL,
     ci_low REAL, ci_high REAL, sd REAL, boundary_z REAL, boundary_p REAL, decision TEXT, recorded REAL,
     PRIMARY KEY (look, claim));
+CREATE TABLE IF NOT EXISTS plans (seed INTEGER PRIMARY KEY, depth INTEGER, recorded REAL);
 """
 LOOK_COLUMNS = (
     "look",
@@ -278,6 +279,18 @@ class Store:
     def looks(self) -> pd.DataFrame:
         """Every recorded look's claims, in look order."""
         return pd.read_sql_query(f"SELECT {', '.join(LOOK_COLUMNS)} FROM looks ORDER BY look, rowid", self.db)
+
+    def record_plans(self, plans: dict[int, int]) -> None:
+        """``--seeds auto``: how deep each new seed's tree is to be trained (its number of actors for
+        the whole tree, 1 for the fresh models only), in one transaction, before any of it is
+        trained; a seed's plan is recorded once and never replaced."""
+        recorded = time.time()
+        with self.db:
+            self.db.executemany("INSERT INTO plans VALUES (?, ?, ?)", [(s, d, recorded) for s, d in plans.items()])
+
+    def plans(self) -> dict[int, int]:
+        """Seed -> the depth of its tree that was planned (empty for a fixed design)."""
+        return dict(self.db.execute("SELECT seed, depth FROM plans ORDER BY seed").fetchall())
 
     def record_session(self, started: float, run: int, skipped: int) -> None:
         finished = time.time()
