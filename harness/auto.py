@@ -157,8 +157,9 @@ def run_auto(
         depth = batch_depth(design, records, n, k)
         if depth is None:
             break
-        new = {s: depth for s in range(first, first + n) if s not in plans}
         finished = store.finished()
+        deepest = {node.seed: len(node.path) for node in sorted(finished, key=lambda node: len(node.path))}
+        new = {s: max(depth, deepest.get(s, 0)) for s in range(first, first + n) if s not in plans}
         nodes = planned_nodes(actors, plans | new)
         eta = sum(bool(node.path) and node not in finished for node in nodes) * per_training
         spent = spent_before + time.monotonic() - started

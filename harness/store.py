@@ -158,6 +158,8 @@ def check_config(run_dir: Path, record: dict) -> None:
     if stored is None:
         return
     then = ADDED_LATER | stored["config"]
+    if isinstance(then.get("design"), dict):  # a design from before Q5's own horizon: Q5 stopped with the others
+        then["design"] = {"q5_max_seeds": then["design"].get("max_seeds")} | then["design"]
     differs = [
         f"{key}: {then.get(key)!r} there, {value!r} now"
         for key, value in record["config"].items()
