@@ -389,14 +389,14 @@ def parse_budget(text: str | None) -> float | None:
     return seconds
 
 
-def _alpha(value: float) -> float:
-    if not 0 < value <= 0.5:  # also refuses nan
+def _alpha(value: float | None) -> float | None:
+    if value is not None and not 0 < value <= 0.5:  # also refuses nan
         raise typer.BadParameter(f"{value:g} is not in (0, 0.5]; e.g. 0.05 for 5 %")
     return value
 
 
-def _min_effect(value: float) -> float:
-    if not 0 < value < math.inf:
+def _min_effect(value: float | None) -> float | None:
+    if value is not None and not 0 < value < math.inf:
         raise typer.BadParameter(f"{value:g} is not > 0; e.g. 0.05 for 5 accuracy points")
     return value
 
@@ -405,15 +405,16 @@ MetricOpt = Annotated[
     Metric | None,
     typer.Option(help="Metric to analyse (default: the primary metric recorded by `harness permute --metric`)."),
 ]
-AlphaOpt = Annotated[
-    float, typer.Option(callback=_alpha, help="Family-wise error rate of each Holm family, in (0, 0.5].")
+ALPHA_HELP = "Family-wise error rate of each Holm family, in (0, 0.5]"
+MIN_EFFECT_HELP = "Smallest effect worth detecting (> 0, in metric units): equivalence bound and power target"
+RECORDED = " (default: the run's, recorded in config.json by `harness permute`; else 0.05)."
+AlphaOpt = Annotated[float, typer.Option(callback=_alpha, help=f"{ALPHA_HELP}; recorded in config.json.")]
+MinEffectOpt = Annotated[float, typer.Option(callback=_min_effect, help=f"{MIN_EFFECT_HELP}; recorded in config.json.")]
+RecordedAlphaOpt = Annotated[
+    float | None, typer.Option(callback=_alpha, help=ALPHA_HELP + RECORDED, show_default=False)
 ]
-MinEffectOpt = Annotated[
-    float,
-    typer.Option(
-        callback=_min_effect,
-        help="Smallest effect worth detecting (> 0, in metric units): equivalence bound and power target.",
-    ),
+RecordedMinEffectOpt = Annotated[
+    float | None, typer.Option(callback=_min_effect, help=MIN_EFFECT_HELP + RECORDED, show_default=False)
 ]
 
 
@@ -477,6 +478,7 @@ def permute(
     from harness.estimate import estimate_study
     from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
     from harness.run import open_run
+    from harness.settings import Settings
     from harness.store import check_run_dir, default_run_dir, run_record
     from harness.study import check_actors, plan
     from harness.train import TrainConfig
@@ -494,8 +496,9 @@ def permute(
     started = time.time()
     with make_executor(loaded, workers, scheduler, threads) as executor:
         execution = {"workers": executor.slots, "threads_per_worker": threads, "scheduler": scheduler}
-        # the pre-specified primary metric, and the sequential design (None: a fixed number of seeds)
-        config = study.to_dict() | {"metric": str(metric), "design": design_record}
+        # the pre-specified analysis (harness.settings), and the sequential design (None: a fixed number of seeds)
+        analysis = Settings(str(metric), alpha, min_effect).to_dict()
+        config = study.to_dict() | analysis | {"design": design_record}
         with open_run(run_dir, run_record(config, loaded, execution)) as run:
             if note := run.store.legacy_note():
                 console.print(note, highlight=False, soft_wrap=True)
@@ -565,10 +568,11 @@ def run_sequential(design, metric: str, study, actors: list[str], store, executo
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory holding results.csv.")],
     metric: MetricOpt = None,
-    alpha: AlphaOpt = 0.05,
-    min_effect: MinEffectOpt = 0.05,
+    alpha: RecordedAlphaOpt = None,
+    min_effect: RecordedMinEffectOpt = None,
 ) -> None:
-    """The five claims decided, the per-actor tests, plots and report.md, from results.csv alone."""
+    """The five claims decided, the per-actor tests, plots and report.md, from results.csv alone, with
+    the run's recorded analysis settings unless an option departs from them (the first line says so)."""
     from harness.report import write_report
 
     written = write_report(run_dir, metric=metric, alpha=alpha, min_effect=min_effect)

@@ -26,6 +26,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.files import atomic_write, remove_leftovers, replacing
 from harness.schema import METRICS
+from harness.settings import recorded
 from harness.study import Node, conditions
 
 NEW_METRICS = ("log_loss", "brier", "p_true")  # what stores made before per-image predictions lack
@@ -147,17 +148,14 @@ def locked(run_dir: Path) -> Iterator[None]:
         yield
 
 
-ADDED_LATER: dict[str, object] = {"metric": "accuracy"}
-"""Configuration keys that older run directories lack, with the value that reproduces what those runs did:
-such a directory still resumes under the default."""
-
-
 def check_config(run_dir: Path, record: dict) -> None:
-    """Refuse a run dir that holds another study, or was started with another thread count."""
+    """Refuse a run dir that holds another study, or was started with another thread count. The analysis
+    settings that older run directories lack read as what those runs did (``harness.settings``), so such
+    a directory still resumes under them."""
     stored = read_config(run_dir)
     if stored is None:
         return
-    then = ADDED_LATER | stored["config"]
+    then = recorded(stored["config"])[0].to_dict() | stored["config"]
     if isinstance(then.get("design"), dict):  # a design from before Q5's own horizon: Q5 stopped with the others
         then["design"] = {"q5_max_seeds": then["design"].get("max_seeds")} | then["design"]
     differs = [

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from images import make_folder_dataset
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -248,6 +249,39 @@ def test_dask_worker_killed_mid_run_does_not_lose_the_study(baseline, lfw_home, 
     assert process.wait(timeout=600) == 0, process.stderr.read()
     assert stored_trainings(run_dir) == TRAININGS
     pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+
+
+def test_the_closing_report_uses_the_recorded_analysis_settings(tmp_path):
+    """--alpha, --min-effect and --metric are recorded in config.json for a fixed number of seeds too;
+    permute's closing report uses them, `harness report RUN_DIR` reproduces it byte for byte, and
+    `harness report --alpha X` says in its first line that it departs from them."""
+    root = make_folder_dataset(tmp_path / "faces", {"A": 12, "B": 12}, negatives=16)
+    run_dir = tmp_path / "run"
+    settings = ["--alpha", "0.01", "--min-effect", "0.1", "--metric", "balanced_accuracy"]
+    tiny = ["--seeds", "2", "--epochs", "1", "--image-size", "32", "--threads", "1"]
+    invoke(["permute", *tiny, "--data-dir", str(root), "--out", str(run_dir), *settings])
+    config = json.loads((run_dir / "config.json").read_text())["config"]
+    assert (config["alpha"], config["min_effect"], config["metric"], config["design"]) == (
+        0.01,
+        0.1,
+        "balanced_accuracy",
+        None,
+    )
+    md = (run_dir / "report.md").read_text().splitlines()
+    assert md[0].endswith("Primary analysis of balanced_accuracy (the primary metric, recorded in config.json).")
+    assert md[2].startswith("Metric `balanced_accuracy`, alpha = 0.01, min effect = 0.1;")
+    names = ("report.md", "report.json", "verdicts.csv")
+    closing = {name: (run_dir / name).read_bytes() for name in names}
+    for name in names:
+        (run_dir / name).unlink()
+    invoke(["report", str(run_dir)])
+    assert {name: (run_dir / name).read_bytes() for name in names} == closing
+    invoke(["report", str(run_dir), "--alpha", "0.05"])
+    first = (run_dir / "report.md").read_text().splitlines()[0]
+    assert first.endswith(
+        "EXPLORATORY: alpha 0.05 departs from the recorded settings (alpha 0.01, recorded in config.json); "
+        "the verdicts below are not the study's pre-specified answer."
+    )
 
 
 def test_bad_option_exits_2_with_one_line(lfw_home, tmp_path):

@@ -160,6 +160,26 @@ def test_a_look_at_which_every_claim_is_shown_decides_them_all():
     assert [r.decision for r in records] == [Outcome.EFFECT] * 5 and records[-1].alpha == pytest.approx(0.05)
 
 
+def test_q2_shown_shows_q1_at_the_same_look_and_the_report_says_why(tmp_path):
+    """Closed testing: Q2's contrast is Q1's, so Q2 shown shows Q1 (its own p far from its boundary),
+    and the two freed shares pass to the claims still open at the same look."""
+    from harness.auto import Result, Stop, summary, write_summary
+    from harness.report.sequential import section
+
+    design = Design(max_seeds=20, look_every=5, alpha=0.05)
+    family = [Claim("Q1", "two-sided", 0.3), Claim("Q2", "two-sided", 1e-9)]
+    family += [Claim(f"Q{i}", "two-sided", 0.9) for i in (3, 4, 5)]
+    records = decide_look(design, 0, family)
+    by_claim = {r.claim: r for r in records}
+    assert by_claim["Q1"].decision == by_claim["Q2"].decision == Outcome.EFFECT
+    assert by_claim["Q1"].p > by_claim["Q1"].boundary_p
+    assert by_claim["Q3"].alpha == pytest.approx(0.05 / 3) and by_claim["Q3"].decision == Outcome.OPEN
+    write_summary(tmp_path, summary(design, Result(Stop.MAX_SEEDS, 5, list(records), math.nan, {}), "accuracy", None, 3))
+    looks = "\n".join(section(tmp_path)).split("### Looks")[1].split("### Adjusted")[0]
+    rows = {line.split(" | ")[2]: line for line in looks.splitlines() if line.startswith("| 1 ")}
+    assert rows["Q1"].endswith("| effect (as Q2 is) |") and rows["Q2"].endswith("| effect |")
+
+
 def test_decided_claims_are_not_retested_and_keep_the_levels_they_freed():
     design = Design(max_seeds=10, look_every=5)
     first = (

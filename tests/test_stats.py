@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -263,7 +264,7 @@ def primary_of(values, claim: Claim = Claim.Q3, min_effect: float = 0.05) -> Dec
 def test_verdict_real_with_ci():
     d = primary_of([0.1, 0.12, 0.09, 0.11, 0.1])
     assert d.verdict == Verdict.REAL and d.label == "real" and d.ci_low > 0
-    assert np.isnan(d.seeds_needed) and not d.assumption_sensitive
+    assert np.isnan(d.seeds_needed) and not d.fragile and not d.sign_flip_disagrees
 
 
 def test_verdict_no_effect_only_from_the_equivalence_test():
@@ -327,13 +328,30 @@ def test_no_order_effect_from_the_intersection_union_test_of_every_pair_of_posit
         assert decide_primary(evidence, 0.05, 0.05)[0].verdict == expected
 
 
-def test_skewed_seeds_are_assumption_sensitive():
+def test_skewed_seeds_are_fragile_and_the_sign_flip_test_disagrees():
     """All positive but one seed carries the mean: the t-test does not reject, the exact
     sign-flip test does (1/64 < 0.05), and leaving out that seed changes the verdict."""
     d = primary_of([0.007, 0.002, 0.006, 0.18, 0.028, 0.018])
     assert d.verdict == Verdict.UNDECIDED and d.p > 0.05
     assert d.p_exact == pytest.approx(1 / 64)
-    assert d.sign_flip_disagrees and d.leave_one_out_changes and d.assumption_sensitive
+    assert d.sign_flip_disagrees and d.fragile
+
+
+@pytest.mark.parametrize("claim", [Claim.Q1, Claim.Q5])
+def test_a_no_effect_of_levels_is_fragile_when_it_rests_on_every_seed(claim):
+    """Q1's and Q5's "no effect" is t-based (every pairwise (1 - 2 alpha) t-interval inside
+    +-min-effect), so it is checked by leaving out each seed: with min-effect just above the largest
+    bound one seed less overturns it, with min-effect far above it nothing does. Their permutation
+    Friedman p is kept, so leaving out a seed cannot make them real."""
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame(0.7 + rng.normal(0, 0.02, (8, 3)), index=pd.Index(range(8), name="seed"), columns=[1, 2, 3])
+    evidence = (level_evidence(Family.PRIMARY, claim, "", table, 1.0),)
+    assert evidence[0].p > 0.05
+    bound = largest_pairwise_bound(evidence[0].values, 0.90)
+    tight, loose = (decide_primary(evidence, 0.05, m)[0] for m in (bound * 1.001, bound * 3))
+    assert tight.verdict == loose.verdict == Verdict.NO_EFFECT
+    assert tight.fragile and not loose.fragile and not tight.sign_flip_disagrees
+    assert tight.label == "no effect >= " + f"{bound * 1.001:g}"
 
 
 def test_sign_flip_that_cannot_reach_the_threshold_is_not_a_disagreement():
@@ -364,6 +382,111 @@ def test_min_p():
     assert PermutationFriedman().min_p(5, 3) == pytest.approx(1 / 1296)
     assert PermutationFriedman().min_p(3, 4) == pytest.approx(24 / 24**3)
     assert PairedT().min_p(5) == 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Exact ties: values equal in exact arithmetic are equal for every test, whatever float sums give
+
+# Hand-made, on the 1/90 grid (numbers are 90ths): per seed, F[X] = R[X] of A, B, C and the two
+# position-2 models of each actor (B>A, C>A; A>B, C>B; A>C, B>C); every position-3 model is 70/90.
+# In every seed the pooled position-1 and position-2 levels are equal (sum F / 270 = sum of the
+# position-2 values / 540: 92/135 = 0.681481..., 177/270 = 0.655556 ...), but summed in floats they
+# end 1e-12 apart, in either direction.
+TIE_SEEDS = (
+    ((61, 58, 65), ((61, 65), (55, 60), (64, 63))),
+    ((62, 60, 62), ((64, 55), (62, 59), (65, 63))),
+    ((65, 57, 55), ((57, 58), (57, 58), (62, 62))),
+    ((57, 60, 60), ((60, 56), (60, 57), (65, 56))),
+)
+POSITION_2 = {"A": ("B>A", "C>A"), "B": ("A>B", "C>B"), "C": ("A>C", "B>C")}
+POSITION_3 = {"A": ("B>C>A", "C>B>A"), "B": ("A>C>B", "C>A>B"), "C": ("A>B>C", "B>A>C")}
+
+
+def tied_levels_results() -> pd.DataFrame:
+    index = node_index(HAND_ACTORS)
+    values = np.full((len(TIE_SEEDS), len(index)), 0.5)
+    for s, (fresh, second) in enumerate(TIE_SEEDS):
+        for x, f, pair in zip(HAND_ACTORS, fresh, second, strict=True):
+            values[s, index[("fresh", x, x)]] = values[s, index[("shared", x, x)]] = f / 90
+            for order, g in zip(POSITION_2[x], pair, strict=True):
+                values[s, index[("shared", order, x)]] = g / 90
+            for order in POSITION_3[x]:
+                values[s, index[("shared", order, x)]] = 70 / 90
+    return frame_from_nodes(HAND_ACTORS, values)
+
+
+def test_exact_ties_of_pooled_levels_rank_as_ties():
+    """Pooled Q1 levels equal in exact arithmetic rank 1.5, 1.5, 3 in every seed, so the exact p is
+    P(every seed puts its best level at the same position) = 3 / 3^4 = 1/27; broken by float noise
+    into 1, 2, 3 and 2, 1, 3 the same table gave another p."""
+    q1 = analyse(tied_levels_results(), "accuracy", 0.05, 0.05).primary[0]
+    exact = [
+        (Fraction(sum(f), 270), Fraction(sum(sum(pair) for pair in g), 540), Fraction(70, 90)) for f, g in TIE_SEEDS
+    ]
+    assert all(a == b for a, b, _ in exact)  # the hand-made ties are exact
+    assert q1.p == pytest.approx(1 / 27)
+    table = q1.per_seed.to_numpy()
+    np.testing.assert_array_equal(sps.rankdata(table, axis=1), [[1.5, 1.5, 3]] * len(TIE_SEEDS))
+    np.testing.assert_array_equal(table, [[round(float(v), 9) for v in row] for row in exact])  # the grid
+    assert q1.p == pytest.approx(friedman_p_by_enumeration(table))
+    direct = sps.permutation_test(
+        tuple(table.T),
+        lambda *levels: sps.friedmanchisquare(*levels).statistic,
+        permutation_type="samples",
+        alternative="greater",
+    )
+    assert q1.p == pytest.approx(direct.pvalue)
+
+
+# Hand-made: actor A's Q2 per seed, mean of its four later-position models minus F[A], in 90ths;
+# every other evaluation is 0.5. The differences are (11, 0, 9, 11, -20, -11) / 360: they sum to 0
+# exactly, and so do the flips of {0}, {11, 9, -20}, {11, -11}, ...
+FLIP_SEEDS = (
+    (62, (67, 63, 65, 64)),
+    (58, (60, 56, 58, 58)),
+    (59, (64, 59, 61, 61)),
+    (63, (68, 64, 66, 65)),
+    (60, (57, 53, 55, 55)),
+    (61, (61, 56, 58, 58)),
+)
+LATER_A = (("shared", "B>A", "A"), ("shared", "C>A", "A"), ("shared", "B>C>A", "A"), ("shared", "C>B>A", "A"))
+
+
+def test_exact_ties_of_sign_flip_sums_count_as_ties():
+    """Every null sum equal to the observed sum (0) in exact arithmetic counts, so the two-sided
+    exact p is 1 (by enumeration on fractions); with float sums, near-zero null sums fell on either
+    side of a near-zero observed mean and the same data gave 0.875."""
+    index = node_index(HAND_ACTORS)
+    values = np.full((len(FLIP_SEEDS), len(index)), 0.5)
+    for s, (fresh, later) in enumerate(FLIP_SEEDS):
+        values[s, index[("fresh", "A", "A")]] = values[s, index[("shared", "A", "A")]] = fresh / 90
+        for key, v in zip(LATER_A, later, strict=True):
+            values[s, index[key]] = v / 90
+    a = analyse(frame_from_nodes(HAND_ACTORS, values), "accuracy", 0.05, 0.05)
+    d = [Fraction(sum(later), 360) - Fraction(fresh, 90) for fresh, later in FLIP_SEEDS]
+    assert sum(d) == 0
+    sums = [sum(x * s for x, s in zip(d, signs, strict=True)) for signs in itertools.product((1, -1), repeat=len(d))]
+    exact_p = min(1.0, 2 * min(np.mean([v >= 0 for v in sums]), np.mean([v <= 0 for v in sums])))
+    assert exact_p == 1.0
+    assert find(a.exploratory, "Q2", "A").p == exact_p
+    assert find(a.primary, "Q2").p_exact == exact_p  # pooled: d / 3, the same ties
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "greater"])
+def test_exact_tests_equal_scipy_on_tie_free_data(alternative):
+    """Where nothing ties, the grid changes nothing: scipy's permutation_test on the raw values."""
+    rng = np.random.default_rng(11)
+    d = rng.normal(0.02, 0.05, 7)
+    direct = sps.permutation_test((d,), np.mean, permutation_type="samples", alternative=alternative)
+    assert SignFlip(alternative).run(d).p == pytest.approx(direct.pvalue)
+    table = rng.normal(0.7, 0.05, (5, 3))
+    friedman = sps.permutation_test(
+        tuple(table.T),
+        lambda *levels: sps.friedmanchisquare(*levels).statistic,
+        permutation_type="samples",
+        alternative="greater",
+    )
+    assert PermutationFriedman().run(table).p == pytest.approx(friedman.pvalue)
 
 
 def test_monte_carlo_beyond_the_exact_limit():

@@ -3,10 +3,12 @@
 * primary (pre-specified): one test per claim of the original study, pooled over actors
   (per seed, the mean over actors of the per-actor quantity). Q1 and Q5: permutation Friedman
   over levels blocked by seed; Q2: two-sided paired t; Q3, Q4: one-sided paired t.
+  Holm, then one closed-testing step: Q2 shown shows Q1 (``questions.IMPLIES``).
 * exploratory: the same questions per actor (Q1-Q4 for each actor, and Q5), with exact
   permutation tests (sign-flip for Q2-Q4, Friedman for Q1 and Q5), in a Holm family of their own.
 
-Seeds are the unit of analysis throughout.
+Seeds are the unit of analysis throughout; the per-seed values enter a test on the grid of
+``harness.analysis.exact``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
+from harness.analysis.exact import on_grid
 from harness.analysis.index import RunIndex
 from harness.analysis.intervals import Interval, rules_out, t_interval
 from harness.analysis.power import MAX_SEEDS, friedman_are, seeds_for_power
 from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
-from harness.analysis.questions import LEVELS, Claim, contrast, differences, level_table, pooled
+from harness.analysis.questions import IMPLIES, LEVELS, Claim, contrast, differences, level_table, pooled
 
 MIN_SEEDS = 3
 """Fewer seeds with complete data than this give "n/a"."""
@@ -103,7 +106,11 @@ class Decision(Evidence):
     """Evidence with its family's Holm-adjusted p, the verdict and the safeguards.
 
     ``power_alpha``: the per-test threshold of the power calculation (Holm's first step,
-    alpha / m: conservative, Holm can only do better).
+    alpha / m: conservative, Holm can only do better). ``shown_by``: the claim whose rejection
+    made this one real by closed testing (Q2 for Q1), when its own test did not. ``fragile``:
+    leaving out one seed changes this t-based verdict (see :func:`_fragile`);
+    ``sign_flip_disagrees``: the exact sign-flip test and the t-test decide otherwise at the
+    family's Holm threshold (judged only where the sign-flip test can reach it).
     """
 
     p_adjusted: float = math.nan
@@ -111,18 +118,15 @@ class Decision(Evidence):
     min_effect: float = math.nan
     power_alpha: float = math.nan
     p_adjusted_exact: float = math.nan
+    shown_by: str = ""
     sign_flip_disagrees: bool = False
-    leave_one_out_changes: bool = False
-
-    @property
-    def assumption_sensitive(self) -> bool:
-        """The sign-flip test decides otherwise, or leaving out one seed changes the verdict."""
-        return self.sign_flip_disagrees or self.leave_one_out_changes
+    fragile: bool = False
 
     @property
     def label(self) -> str:
         """The verdict in words, e.g. "undecided with 5 seeds"."""
         return {
+            Verdict.REAL: f"real, as {self.shown_by} is" if self.shown_by else "real",
             Verdict.UNDECIDED: f"undecided with {self.n} seeds",
             Verdict.CANNOT_BE_SHOWN: f"cannot be shown with {self.n} seeds",
             Verdict.NO_EFFECT: f"no effect >= {self.min_effect:g}",
@@ -170,6 +174,7 @@ def difference_evidence(
     alternative = ALTERNATIVES[claim]
     exact = SignFlip(alternative, resamples)
     test = PairedT(alternative) if family is Family.PRIMARY else exact
+    series = on_grid(series)
     d = series.dropna().to_numpy(float)
     n = len(d)
     base = dict(family=family, claim=claim, actor=actor, test=test, alternative=alternative, n=n, per_seed=series)
@@ -202,6 +207,7 @@ def level_evidence(
     """Q1 or Q5: permutation Friedman over the levels, level means with t-intervals, and for Q1
     the planned contrast (later positions minus the first)."""
     test = PermutationFriedman(resamples)
+    table = on_grid(table)
     complete = table.dropna()
     values = complete.to_numpy(float)
     n, k = values.shape
@@ -285,6 +291,18 @@ def _decision(e: Evidence, **extra) -> Decision:
     return Decision(**{f.name: getattr(e, f.name) for f in fields(Evidence)}, **extra)
 
 
+def adjusted(evidence: tuple[Evidence, ...], p: list[float] | np.ndarray, alpha: float) -> np.ndarray:
+    """Holm-adjusted ``p`` of the primary family, then closed testing (``questions.IMPLIES``): a claim
+    implied by another takes the smaller of the two adjusted p-values, so Q1 is real whenever Q2 is."""
+    out = holm(p, alpha)
+    where = {e.claim: i for i, e in enumerate(evidence)}
+    for shown, implied in IMPLIES.items():
+        i, j = where.get(implied), where.get(shown)
+        if i is not None and j is not None and not np.isnan(out[i]) and not np.isnan(out[j]):
+            out[i] = min(out[i], out[j])
+    return out
+
+
 def _primary_verdict(p_adjusted: float, e: Evidence, values: np.ndarray, alpha: float, min_effect: float) -> Verdict:
     if np.isnan(p_adjusted):
         return Verdict.NA
@@ -294,38 +312,53 @@ def _primary_verdict(p_adjusted: float, e: Evidence, values: np.ndarray, alpha: 
     return Verdict.NO_EFFECT if equivalent else Verdict.UNDECIDED
 
 
-def _leave_one_out_changes(
-    i: int, evidence: tuple[Evidence, ...], verdict: Verdict, alpha: float, min_effect: float
-) -> bool:
-    """Whether the t-based verdict of test ``i`` changes when any one seed is left out (the
-    family's other p-values kept)."""
+def _without(e: Evidence, seed: int) -> np.ndarray:
+    """The complete per-seed values of ``e`` without ``seed`` (all of them if it has no such seed)."""
+    return e.per_seed.drop(index=seed, errors="ignore").dropna().to_numpy(float)
+
+
+def _t_p_without(e: Evidence, seed: int) -> float:
+    """The t-test's p of ``e`` without ``seed``; the evidence's own p for a permutation test
+    (fragility is of the t-based parts); NaN where the rest is constant (no t)."""
+    if not isinstance(e.test, PairedT):
+        return e.p
+    rest = _without(e, seed)
+    return float(e.test.p_rows(rest[None])[0]) if np.ptp(rest) > 0 else math.nan
+
+
+def _fragile(i: int, evidence: tuple[Evidence, ...], verdict: Verdict, alpha: float, min_effect: float) -> bool:
+    """Whether leaving out any one seed changes the verdict of test ``i``: without that seed, the
+    t-tests the verdict reads (its own, and for Q1 Q2's, through closed testing) and its equivalence
+    t-intervals are recomputed; the permutation p-values and the family's other p-values are kept.
+    Only t-based parts can move, so a verdict resting on a permutation test alone is never fragile."""
     e = evidence[i]
-    d = e.values
-    if len(d) <= MIN_SEEDS:
+    if e.reason or e.n <= MIN_SEEDS:
         return False
-    rows = np.array([np.delete(d, s) for s in range(len(d))])
-    if np.any(np.ptp(rows, axis=1) == 0):
-        return True
+    reads = [i] + [j for j, x in enumerate(evidence) if IMPLIES.get(x.claim) == e.claim and not x.reason]
     p = np.array([x.p for x in evidence], float)
-    for rest, p_rest in zip(rows, e.test.p_rows(rows), strict=True):
-        p[i] = p_rest
-        if _primary_verdict(holm(p, alpha)[i], e, rest, alpha, min_effect) != verdict:
+    for seed in e.per_seed.dropna().index:
+        for j in reads:
+            p[j] = _t_p_without(evidence[j], seed)
+        if _primary_verdict(adjusted(evidence, p, alpha)[i], e, _without(e, seed), alpha, min_effect) != verdict:
             return True
     return False
 
 
 def decide_primary(evidence: tuple[Evidence, ...], alpha: float, min_effect: float) -> tuple[Decision, ...]:
-    """Holm over the primary family; verdicts real / no effect (the (1 - 2 alpha) t-interval inside
-    +-min_effect, two one-sided tests at alpha; for the one-sided Q3/Q4 its upper bound below
-    min_effect; for Q1/Q5 every pairwise difference's) / undecided / n/a, seeds a power
-    calculation asks for, and the safeguards."""
+    """Holm over the primary family with the closed-testing step (:func:`adjusted`); verdicts real /
+    no effect (the (1 - 2 alpha) t-interval inside +-min_effect, two one-sided tests at alpha; for the
+    one-sided Q3/Q4 its upper bound below min_effect; for Q1/Q5 every pairwise difference's) /
+    undecided / n/a, seeds a power calculation asks for, and the safeguards."""
     m = max(sum(not e.reason for e in evidence), 1)
-    p_adjusted = holm([e.p for e in evidence], alpha)
-    p_exact = holm([e.p_exact for e in evidence], alpha)
+    own = holm([e.p for e in evidence], alpha)
+    p_adjusted = adjusted(evidence, [e.p for e in evidence], alpha)
+    p_exact = adjusted(evidence, [e.p_exact for e in evidence], alpha)
     exact_floor = holm([e.min_p_exact for e in evidence], alpha)
     out = []
     for i, e in enumerate(evidence):
         verdict = _primary_verdict(p_adjusted[i], e, e.values, alpha, min_effect)
+        through = verdict is Verdict.REAL and not own[i] < alpha  # real only by the closed-testing step
+        shown_by = next((str(c) for c, implied in IMPLIES.items() if implied == e.claim), "") if through else ""
         t_based = e.has_single_effect and not e.reason
         disagrees = t_based and exact_floor[i] < alpha and (p_adjusted[i] < alpha) != (p_exact[i] < alpha)
         out.append(
@@ -336,8 +369,9 @@ def decide_primary(evidence: tuple[Evidence, ...], alpha: float, min_effect: flo
                 min_effect=min_effect,
                 power_alpha=alpha / m,
                 p_adjusted_exact=float(p_exact[i]),
+                shown_by=shown_by,
                 sign_flip_disagrees=bool(disagrees),
-                leave_one_out_changes=t_based and _leave_one_out_changes(i, evidence, verdict, alpha, min_effect),
+                fragile=_fragile(i, evidence, verdict, alpha, min_effect),
             )
         )
     return tuple(out)

@@ -4,7 +4,8 @@ All p-values come from scipy: ``ttest_1samp`` for the paired t-test on per-seed 
 (identical to ``ttest_rel`` on the two paired columns) and ``permutation_test`` for the exact
 tests. Permutation tests enumerate every permutation when there are at most ``max_exact`` of
 them, and otherwise draw ``resamples`` Monte Carlo permutations from a fixed generator, so a
-report is reproducible.
+report is reproducible. Both compare values on the grid of ``harness.analysis.exact``: an exact
+tie is a tie, whatever the order of the float additions that produced the values.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
+
+from harness.analysis.exact import grid_units, on_grid
 
 MAX_EXACT = 100_000
 """Permutation tests are exact up to this many permutations."""
@@ -66,14 +69,16 @@ class PairedT:
         return 0.0
 
 
-def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(x, axis=axis)
+def _sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.sum(x, axis=axis)
 
 
 @dataclass(frozen=True)
 class SignFlip:
     """Exact sign-flip permutation test of the mean difference (Pitman): the t-test without the
-    normality assumption; with n seeds its smallest one-sided p is 1/2^n (two-sided 2/2^n)."""
+    normality assumption; with n seeds its smallest one-sided p is 1/2^n (two-sided 2/2^n). The
+    statistic is the sum in integer units of the grid (as the mean, for a fixed n), so every null
+    sum equal to the observed one in exact arithmetic is equal in the comparison too."""
 
     alternative: str = "two-sided"
     resamples: int = RESAMPLES
@@ -83,8 +88,8 @@ class SignFlip:
     def run(self, d: np.ndarray) -> Outcome:
         n_resamples, exact = _budget(2.0 ** len(d), self.resamples, self.max_exact)
         res = sps.permutation_test(
-            (d,),
-            _mean,
+            (grid_units(d),),
+            _sum,
             permutation_type="samples",
             vectorized=True,
             n_resamples=n_resamples if not exact else self.max_exact,
@@ -137,6 +142,7 @@ class PermutationFriedman:
     name: str = "permutation Friedman"
 
     def run(self, table: np.ndarray) -> Outcome:
+        table = on_grid(np.asarray(table, float))
         ranks = sps.rankdata(table, axis=1)
         patterns = tuple(sorted(tuple(float(r) for r in sorted(row)) for row in ranks))
         null, exact = _friedman_null(patterns, self.resamples, self.max_exact)

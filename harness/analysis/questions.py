@@ -3,8 +3,9 @@
 R = metric of the shared model of an order after stage t on actor j; pos(X) = the stage at which
 X is trained; F[X] = fresh model of X on X (the depth-1 node of the tree: the same model as R
 after stage 1 of any order starting with X); C[X] = the node of the same order with X removed.
-Within a seed, orders sharing a level are averaged; per-seed values are rounded to 12 decimals
-so floating-point noise (0.3 - 0.1 vs 0.2) counts as a tie, as exact fractions of n_test would.
+Within a seed, orders sharing a level are averaged, then actors for the pooled claims; the
+result is rounded once where a test takes it (``harness.analysis.exact``), so float noise never
+breaks a tie.
 Differences (Q2-Q4, Q1's contrast) are oriented so that positive means better for the metric.
 """
 
@@ -17,8 +18,6 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.index import RunIndex
-
-DECIMALS = 12
 
 
 class Claim(StrEnum):
@@ -75,6 +74,10 @@ DEFINITIONS = {
 }
 LEVELS = {Claim.Q1: "position", Claim.Q5: "actor"}
 """Questions answered by a Friedman test over levels, and what a level is."""
+IMPLIES = {Claim.Q2: Claim.Q1}
+"""Closed testing: a claim shown shows the claim it maps to. Q2's per-seed value is Q1's planned
+contrast, so Q1's null (no order effect) implies Q2's (a contrast of mean 0): rejecting Q1 whenever
+Q2 is rejected errs only where rejecting Q2 already did, and keeps the family-wise error rate."""
 
 
 def _mean(arrays: list[np.ndarray], n: int) -> np.ndarray:
@@ -83,7 +86,7 @@ def _mean(arrays: list[np.ndarray], n: int) -> np.ndarray:
         return np.full(n, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.round(np.nanmean(np.vstack(arrays), axis=0), DECIMALS)
+        return np.nanmean(np.vstack(arrays), axis=0)
 
 
 def _without(order: tuple[str, ...], x: str) -> tuple[str, ...]:
@@ -96,7 +99,7 @@ def level_table(ix: RunIndex, claim: Claim, x: str = "") -> pd.DataFrame:
     if claim is Claim.Q1:
         columns = {p: _mean([ix.r(o[:p], x) for o in ix.orders if o[p - 1] == x], n) for p in range(1, ix.k + 1)}
     else:
-        columns = {a: np.round(ix.f(a, a), DECIMALS) for a in ix.actors}
+        columns = {a: ix.f(a, a) for a in ix.actors}
     return pd.DataFrame(columns, index=pd.Index(ix.seeds, name="seed"))
 
 
@@ -110,14 +113,14 @@ def differences(ix: RunIndex, claim: Claim, x: str, sign: float) -> pd.Series:
         diffs = [ix.r(o[: o.index(x) + 1], x) - ix.r(o, x) for o in ix.orders if o.index(x) < k - 1]
     else:
         diffs = [ix.r(o, x) - ix.r(_without(o, x), x) for o in ix.orders if o.index(x) < k - 1]
-    return pd.Series(np.round(sign * _mean(diffs, len(ix.seeds)), DECIMALS), index=pd.Index(ix.seeds, name="seed"))
+    return pd.Series(sign * _mean(diffs, len(ix.seeds)), index=pd.Index(ix.seeds, name="seed"))
 
 
 def pooled(parts: list[pd.Series | pd.DataFrame]) -> pd.Series | pd.DataFrame:
     """Per seed, the mean over actors (NaN where any actor is missing in that seed)."""
-    return (sum(parts) / len(parts)).round(DECIMALS)
+    return sum(parts) / len(parts)
 
 
 def contrast(table: pd.DataFrame, sign: float) -> pd.Series:
     """Q1's planned contrast per seed: mean of the later positions minus the first, oriented."""
-    return (sign * (table.iloc[:, 1:].mean(axis=1, skipna=False) - table.iloc[:, 0])).round(DECIMALS)
+    return sign * (table.iloc[:, 1:].mean(axis=1, skipna=False) - table.iloc[:, 0])

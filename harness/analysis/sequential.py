@@ -25,6 +25,8 @@ shared equally among the remaining ones and these are re-tested, at the same loo
 boundaries recomputed for their larger level. A claim closed for futility is not rejected: it keeps
 its share, unused, which the non-binding futility rule requires (the boundaries never assume that
 the study stops for futility, so stopping or continuing leaves the error rate at or below alpha).
+A claim shown also shows the claim it implies by closed testing (Q2 shows Q1: ``questions.IMPLIES``),
+at the same look, if that one is still open.
 
 Futility (non-binding) is an equivalence test adjusted for the looks: a claim closes as "no effect
 >= min-effect" when its repeated confidence bounds at the design's ``alpha`` rule that effect out:
@@ -51,6 +53,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from harness.analysis.intervals import interval_from, rules_out
+from harness.analysis.questions import IMPLIES
 from harness.schema import Spending
 
 __all__ = [
@@ -372,6 +375,10 @@ def decide_look(
             boundary = claim_boundary(design, claim, seeds, level, e.alternative)
             if np.isfinite(e.p) and e.p <= nominal_p(boundary, e.alternative):
                 outcome[claim] = Outcome.EFFECT
+                new += 1
+        for shown, implied in IMPLIES.items():  # closed testing: Q2 shown shows Q1
+            if outcome.get(shown) == Outcome.EFFECT and implied in level_of and outcome.get(implied) is None:
+                outcome[implied] = Outcome.EFFECT
                 new += 1
         if not new:
             break

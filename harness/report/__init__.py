@@ -14,13 +14,11 @@ from pathlib import Path
 from harness.analysis import Analysis, analyse
 from harness.analysis.validate import read_results
 from harness.report import exploratory, matrices, noise, primary, provenance, sequential
-from harness.report.files import read_optional, recorded_metric, write_atomic, write_text
+from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import jsonable
 from harness.report.plots import PLOTS, write_plots
 from harness.report.records import VERDICT_COLUMNS, decision_record, verdict_rows
-
-DEFAULT_METRIC = "accuracy"
-"""The primary metric of run directories whose config.json records none."""
+from harness.settings import Settings, recorded
 
 SECTIONS: tuple[str, ...] = (
     primary.HEADING,
@@ -44,15 +42,25 @@ class Written:
     lines: tuple[str, ...]
 
 
-def headline(metric: str, primary_metric: str, recorded: bool) -> str:
-    """The report's first line: whether this is the pre-specified analysis or an exploratory one."""
-    source = "recorded in config.json" if recorded else "assumed: config.json records none"
-    if metric == primary_metric:
-        return f"Primary analysis of {metric} (the primary metric, {source})."
-    return (
-        f"EXPLORATORY: {metric} is not the primary metric ({primary_metric}, {source}); "
-        "the verdicts below are not the study's pre-specified answer."
-    )
+def headline(used: Settings, planned: Settings, recorded_names: frozenset[str]) -> str:
+    """The report's first line: the pre-specified analysis (the run's recorded settings), or an
+    exploratory one, naming every setting that departs from them."""
+
+    def source(name: str) -> str:
+        return "recorded in config.json" if name in recorded_names else "assumed: config.json records none"
+
+    if used == planned:
+        return f"Primary analysis of {used.metric} (the primary metric, {source('metric')})."
+    departures = []
+    if used.metric != planned.metric:
+        departures.append(f"{used.metric} is not the primary metric ({planned.metric}, {source('metric')})")
+    for name, words in (("alpha", "alpha"), ("min_effect", "min effect")):
+        if getattr(used, name) != getattr(planned, name):
+            departures.append(
+                f"{words} {getattr(used, name):g} departs from the recorded settings "
+                f"({words} {getattr(planned, name):g}, {source(name)})"
+            )
+    return f"EXPLORATORY: {'; '.join(departures)}; the verdicts below are not the study's pre-specified answer."
 
 
 def _plots_section(plots: dict[str, str], n_orders: int) -> list[str]:
@@ -71,9 +79,12 @@ def _plots_section(plots: dict[str, str], n_orders: int) -> list[str]:
     ]
 
 
-def write_report(run_dir: Path, metric: str | None = None, alpha: float = 0.05, min_effect: float = 0.05) -> Written:
-    """Analyse ``run_dir/results.csv`` on ``metric`` (default: the primary metric recorded in
-    config.json); write report.md, report.json, verdicts.csv and the plots.
+def write_report(
+    run_dir: Path, metric: str | None = None, alpha: float | None = None, min_effect: float | None = None
+) -> Written:
+    """Analyse ``run_dir/results.csv`` with ``metric``, ``alpha`` and ``min_effect`` (each by default
+    the run's recorded setting, ``harness.settings``); write report.md, report.json, verdicts.csv and
+    the plots. The first line says when a setting departs from the recorded ones.
 
     Bad input (missing, unreadable or invalid results.csv; an unknown metric) raises
     ``HarnessError`` with one line, before anything is written.
@@ -81,11 +92,13 @@ def write_report(run_dir: Path, metric: str | None = None, alpha: float = 0.05, 
     run_dir = Path(run_dir)
     path, df = read_results(run_dir)
     optional = read_optional(run_dir)
-    recorded = recorded_metric(optional["config"])
-    primary_metric = recorded or DEFAULT_METRIC
-    metric = metric or primary_metric
+    config = optional["config"]
+    planned, recorded_names = recorded(config.get("config") if isinstance(config, dict) else None)
+    given = {"metric": metric, "alpha": alpha, "min_effect": min_effect}
+    used = Settings(**(planned.to_dict() | {k: v for k, v in given.items() if v is not None}))
+    metric, alpha, min_effect = used.metric, used.alpha, used.min_effect
     a = analyse(df, metric, alpha, min_effect, source=str(path))
-    first = headline(metric, primary_metric, recorded is not None)
+    first = headline(used, planned, recorded_names)
     lines = (first, *(primary.line(d) for d in a.primary))
 
     plots = write_plots(run_dir, a)
@@ -112,8 +125,10 @@ def write_report(run_dir: Path, metric: str | None = None, alpha: float = 0.05, 
         "headline": first,
         "run_dir": str(run_dir),
         "metric": metric,
-        "primary_metric": primary_metric,
-        "exploratory_metric": metric != primary_metric,
+        "primary_metric": planned.metric,
+        "exploratory_metric": metric != planned.metric,
+        "recorded_settings": planned.to_dict(),
+        "exploratory_settings": used != planned,
         "alpha": alpha,
         "min_effect": min_effect,
         "n_seeds": len(a.seeds),

@@ -36,14 +36,6 @@ def read_optional(run_dir: Path) -> dict:
     return out
 
 
-def recorded_metric(config: object) -> str | None:
-    """The primary metric ``harness permute --metric`` recorded in config.json, if any."""
-    if isinstance(config, dict) and isinstance(config.get("config"), dict):
-        metric = config["config"].get("metric")
-        return metric if isinstance(metric, str) else None
-    return None
-
-
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, then rename it over ``path`` (``files.replacing``);
     an unwritable run directory is one line, not a traceback."""

@@ -13,6 +13,10 @@ from harness.analysis.intervals import Interval
 
 PER_SEED_SHOWN = 10
 """Per-seed values listed in a table cell (report.json has them all)."""
+FRAGILE = "fragile (leave-one-seed-out)"
+"""The flag of a verdict that leaving out one seed changes."""
+SIGN_FLIP_DISAGREES = "the sign-flip test disagrees"
+"""The flag of a t-test whose exact sign-flip test decides otherwise."""
 
 
 def finite(x: object) -> bool:
@@ -93,14 +97,16 @@ def per_seed_text(d: Decision) -> str:
 
 def verdict_text(d: Decision) -> str:
     """The verdict with what qualifies it: the n/a reason, the seeds a power calculation asks
-    for, the assumption-sensitivity flag."""
+    for, and the flags (fragile: leave-one-seed-out; the sign-flip test disagreeing)."""
     text = d.label
     if d.reason:
         return f"n/a: {d.reason}"
     if finite(d.seeds_needed) or (isinstance(d.seeds_needed, float) and math.isinf(d.seeds_needed)):
         text += f" (about {seeds(d.seeds_needed)} seeds for 80 % power at {d.min_effect:g})"
-    if d.assumption_sensitive:
-        text += "; assumption-sensitive"
+    if d.fragile:
+        text += f"; {FRAGILE}"
+    if d.sign_flip_disagrees:
+        text += f"; {SIGN_FLIP_DISAGREES}"
     return text
 
 

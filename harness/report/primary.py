@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from harness.analysis import Analysis, Claim, Decision, Verdict
 from harness.analysis.intervals import t_interval
-from harness.report.formatting import effect_text, md_table, num, per_seed_text, pval, verdict_text
+from harness.report.formatting import (
+    FRAGILE,
+    SIGN_FLIP_DISAGREES,
+    effect_text,
+    md_table,
+    num,
+    per_seed_text,
+    pval,
+    verdict_text,
+)
 
 HEADING = "## 1. The original study's claims (primary family)"
 
@@ -38,13 +47,19 @@ def line(d: Decision) -> str:
 def _flag_notes(a: Analysis) -> list[str]:
     notes = []
     for d in a.primary:
-        why = []
+        if d.shown_by:
+            notes.append(
+                f"- **{d.claim} is real as {d.shown_by} is** (closed testing): {d.shown_by}'s contrast is "
+                f"{d.claim}'s planned contrast, so {d.claim}'s null implies {d.shown_by}'s; {d.claim}'s own "
+                f"{d.test.name} test alone gives p {pval(d.p)}. One piece of evidence, not two."
+            )
+        if d.fragile:
+            notes.append(f"- **{d.claim} is {FRAGILE}**: leaving out one seed changes its verdict.")
         if d.sign_flip_disagrees:
-            why.append(f"the exact sign-flip test decides otherwise (its Holm-adjusted p {pval(d.p_adjusted_exact)})")
-        if d.leave_one_out_changes:
-            why.append("leaving out one seed changes the verdict")
-        if why:
-            notes.append(f"- **{d.claim} is assumption-sensitive**: {' and '.join(why)}.")
+            notes.append(
+                f"- **{d.claim}: {SIGN_FLIP_DISAGREES}**: the exact sign-flip test decides otherwise "
+                f"(its Holm-adjusted p {pval(d.p_adjusted_exact)}), so the t-test's normality matters here."
+            )
         if d.verdict is Verdict.REAL and d.alternative == "greater" and not d.ci_low > 0:
             low = t_interval(d.values, 1 - 2 * a.alpha).low
             notes.append(
@@ -109,18 +124,24 @@ def section(a: Analysis) -> list[str]:
         f"p-values ({methods}). Effects are oriented so that positive means better {a.metric}: Q2 = shared "
         "minus fresh, Q3 = the drop from right after training X to the end, Q4 = the final model minus the "
         "model that never saw X. Q2 is Q1's planned contrast (later positions minus the first: the fresh "
-        "model is the first position), and Q5's levels are Q1's first position per actor, so the five "
-        "are not independent evidence.",
+        "model is the first position), so Q1 and Q2 are one piece of evidence about position, not two: "
+        "Q2 shown shows Q1 too (closed testing: no order effect implies no Q2 effect), and Q1's adjusted p "
+        "is the smaller of its own Holm-adjusted p and Q2's. Q5's levels are Q1's first position per actor, "
+        "so the five are not independent evidence.",
         "",
-        "**real**: adjusted p < alpha. **no effect >= min-effect**: the "
+        "**real**: adjusted p < alpha (the family-wise error of these verdicts is at most alpha). "
+        "**no effect >= min-effect**, each claim's own equivalence test at alpha (not Holm-adjusted: "
+        "controlled per claim, not for the five together): the "
         f"{100 * (1 - 2 * a.alpha):g} % t-interval lies inside ±{a.min_effect:g} for Q2 (an equivalence test: two "
         f"one-sided tests at alpha), its upper bound lies below {a.min_effect:g} for the one-sided Q3 and Q4, and "
         f"for Q1 and Q5 every pairwise difference of levels has its {100 * (1 - 2 * a.alpha):g} % t-interval "
         f"inside ±{a.min_effect:g} (intersection-union test at alpha). **undecided with N "
         "seeds**: neither, with the seeds a power calculation asks for (section 4). **n/a**: no test, with "
-        "the reason. **assumption-sensitive**: the exact sign-flip test and the t-test disagree at the "
-        "family's Holm threshold (judged only where the sign-flip test can reach it with this many seeds), "
-        "or leaving out any one seed changes the verdict. Intervals are 95 % t-intervals over seeds.",
+        f"the reason. **{FRAGILE}**: leaving out any one seed changes the verdict (the t-tests and "
+        "t-intervals the verdict reads recomputed without it, permutation p-values kept). "
+        f"**{SIGN_FLIP_DISAGREES}**: the exact sign-flip test and the t-test decide otherwise at the family's "
+        "Holm threshold (judged only where the sign-flip test can reach it with this many seeds). "
+        "Intervals are 95 % t-intervals over seeds.",
         "",
         *_seed_notes(a),
         *_flag_notes(a),

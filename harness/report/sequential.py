@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.analysis.questions import IMPLIES
 from harness.analysis.sequential import Outcome
 from harness.report.formatting import md_table, num, pval
 
@@ -38,14 +39,25 @@ def _interval(low: object, high: object) -> str:
     return f"[{num(low)}, inf)" if high is None else f"[{num(low)}, {num(high)}]"
 
 
+def _effect(r: dict) -> str:
+    """ "effect"; "effect (as Q2 is)" where closed testing showed the claim, its own p above its boundary."""
+    own = r["p"] is not None and r["boundary_p"] is not None and r["p"] <= r["boundary_p"]
+    by = next((str(shown) for shown, implied in IMPLIES.items() if implied == r["claim"]), None)
+    return f"effect (as {by} is)" if by and not own else "effect"
+
+
+def _look_decision(r: dict) -> str:
+    return _effect(r) if r["decision"] == Outcome.EFFECT else r["decision"]
+
+
 def _adjusted_decision(r: dict, min_effect: float, equivalence: bool) -> str:
     """A claim's last decision in the table adjusted for the looks. Sequential files written before
     futility used the repeated bounds (no ``equivalence_high``) call theirs a futility stop: that
     rule used one look's unadjusted 95 % CI and is not an error-controlled "no effect"."""
     if r["decision"] == "open":
         return f"undecided with {r['seeds']} seeds"
-    if r["decision"] == "effect":
-        return "effect"
+    if r["decision"] == Outcome.EFFECT:
+        return _effect(r)
     return f"no effect >= {min_effect:g}" if equivalence else f"futility stop at {r['seeds']} seeds"
 
 
@@ -114,7 +126,8 @@ def section(run_dir: Path) -> list[str]:
         f"{_schedules(design)}, {shape} boundaries on the primary metric "
         f"`{content['metric']}`, family-wise alpha {design['alpha']:g} over the five claims: each open claim is "
         "tested at alpha / (claims not yet shown) and a shown claim's alpha passes to the others at the same "
-        "look (Holm-type reallocation, Maurer & Bretz 2013). A claim closes as "
+        "look (Holm-type reallocation, Maurer & Bretz 2013); Q2 shown shows Q1 at the same look (closed "
+        "testing: Q2 is Q1's planned contrast). A claim closes as "
         f'"no effect >= {design["min_effect"]:g}" (non-binding futility) when its repeated one-sided bounds at '
         f"alpha {design['alpha']:g} rule that effect out: Q2 inside ±{design['min_effect']:g}, Q3 and Q4 below "
         f"{design['min_effect']:g}, and for Q1 and Q5 every pairwise difference of levels inside "
@@ -137,7 +150,7 @@ def section(run_dir: Path) -> list[str]:
                     pval(r["p"]),
                     f"{pval(r['boundary_p'])} ({num(r['boundary_z'])})",
                     f"{num(r['effect'])} {_interval(r['ci_low'], r['ci_high'])}" if r["effect"] is not None else "-",
-                    r["decision"],
+                    _look_decision(r),
                 )
                 for r in looks
             ],
