@@ -145,11 +145,14 @@ def studies(design: Design, rng: np.random.Generator, count: int, whole_tree: bo
 
 
 ALLOCATIONS: dict[str, tuple[Design, bool]] = {
-    "every seed trains the whole tree (before)": (Design(max_seeds=20, look_every=5), True),
-    "claim-aware seeds": (Design(max_seeds=20, look_every=5), False),
-    "claim-aware, Q5 horizon 40": (Design(max_seeds=20, look_every=5, q5_max_seeds=40), False),
-    "claim-aware, Q5 horizon 60": (Design(max_seeds=20, look_every=5, q5_max_seeds=60), False),
+    "before: every seed trains the whole tree, Q5 stops at 20": (Design(q5_max_seeds=20), True),
+    "claim-aware seeds, Q5 stops at 20": (Design(q5_max_seeds=20), False),
+    "claim-aware seeds, Q5 horizon 40": (Design(q5_max_seeds=40), False),
+    "claim-aware seeds, Q5 horizon 60 (the default)": (Design(), False),
+    "every seed trains the whole tree, Q5 horizon 60": (Design(), True),
 }
+"""The design's other settings at their defaults: Q1-Q4 up to 20 seeds, looks every 5, Pocock, alpha 0.05,
+min-effect 0.05."""
 SCENARIOS = {
     "no effect": {},
     "forgetting 0.10": {"forgetting": 0.10},

@@ -174,7 +174,9 @@ def test_q2_shown_shows_q1_at_the_same_look_and_the_report_says_why(tmp_path):
     assert by_claim["Q1"].decision == by_claim["Q2"].decision == Outcome.EFFECT
     assert by_claim["Q1"].p > by_claim["Q1"].boundary_p
     assert by_claim["Q3"].alpha == pytest.approx(0.05 / 3) and by_claim["Q3"].decision == Outcome.OPEN
-    write_summary(tmp_path, summary(design, Result(Stop.MAX_SEEDS, 5, list(records), math.nan, {}), "accuracy", None, 3))
+    write_summary(
+        tmp_path, summary(design, Result(Stop.MAX_SEEDS, 5, list(records), math.nan, {}), "accuracy", None, 3)
+    )
     looks = "\n".join(section(tmp_path)).split("### Looks")[1].split("### Adjusted")[0]
     rows = {line.split(" | ")[2]: line for line in looks.splitlines() if line.startswith("| 1 ")}
     assert rows["Q1"].endswith("| effect (as Q2 is) |") and rows["Q2"].endswith("| effect |")
