@@ -41,6 +41,8 @@ def test_seeds_and_budget_are_parsed_at_the_edge():
         (["--seeds", "lots"], "--seeds"),
         (["--seeds", "auto", "--budget", "tomorrow"], "--budget"),
         (["--seeds", "auto", "--look-every", "8", "--max-seeds", "6"], "--look-every"),
+        (["--seeds", "auto", "--look-every", "1", "--max-seeds", "200"], "--look-every"),  # 600 looks for Q5
+        (["--seeds", "auto", "--max-seeds", "20", "--q5-max-seeds", "10"], "--q5-max-seeds"),
     ],
 )
 def test_bad_sequential_options_exit_2_with_one_line_before_any_work(extra, option, tmp_path):
