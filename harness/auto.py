@@ -1,10 +1,14 @@
 """``harness permute --seeds auto``: train seeds in batches and look at the primary claims after each.
 
-After every ``look_every`` complete seeds the primary family (``harness.analysis.primary_tests``)
-is tested against group-sequential boundaries (``harness.analysis.sequential``); each look is
-recorded in the store in one transaction. The study stops when every claim is decided, at
-``max_seeds``, or when the next look would exceed the budget at the measured seconds per seed.
-A resumed run reads the recorded looks, never re-tests them, and carries on with the same design.
+Before each batch the new seeds are planned at the deepest tree a claim still open reads
+(``Claim.depth``: the whole prefix tree while one of Q1-Q4 is open, the fresh models once Q5 is
+alone), and the plans are recorded in the store before any of them is trained. After the batch
+the primary family (``harness.analysis.primary_tests``) is tested, each claim on the seeds that
+hold its nodes and against its own group-sequential boundaries (``harness.analysis.sequential``);
+each look is recorded in the store in one transaction. The study stops when every claim is
+decided or at its horizon, or when the next look would exceed the budget at the measured seconds
+per training. A resumed run reads the recorded plans and looks, never re-tests a look, and
+carries on with the same design and plan.
 """
 
 from __future__ import annotations

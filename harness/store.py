@@ -303,11 +303,17 @@ class Store:
         return pd.read_sql_query(f"SELECT * FROM {name}", self.db)
 
     def export(self, actors: list[str]) -> Path:
-        """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv."""
+        """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv.
+
+        A seed planned for the fresh models only (``--seeds auto``) has no shared rows: its depth-1
+        nodes are its fresh rows, and no order of it goes further."""
         evaluations = self.table("evaluations")
         for count in ("tp", "fp", "tn", "fn", "n_test"):
             evaluations[count] = evaluations[count].astype(int)
-        atomic_write(self.run_dir / "results.csv", conditions(evaluations, actors).to_csv(index=False))
+        rows = conditions(evaluations, actors)
+        partial = [seed for seed, depth in self.plans().items() if depth < len(actors)]
+        rows = rows[~(rows["seed"].isin(partial) & (rows["condition"] == "shared"))]
+        atomic_write(self.run_dir / "results.csv", rows.to_csv(index=False))
         trainings = self.table("trainings").query("stage > 0").drop(columns="finished")
         atomic_write(
             self.run_dir / "trainings.csv", trainings.sort_values(["seed", "stage", "path"]).to_csv(index=False)

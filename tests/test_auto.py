@@ -121,6 +121,8 @@ def test_seeds_after_q1_to_q4_train_only_the_fresh_models_and_the_report_says_so
     per_seed = trainings.groupby("seed").size()
     assert per_seed.loc[FULL].tolist() == [15] * 3 and per_seed.loc[PARTIAL].tolist() == [3] * 3
     assert set(trainings.query("seed in @PARTIAL")["stage"]) == {1}
+    rows = results(uninterrupted)
+    assert set(rows.query("seed in @PARTIAL")["condition"]) == {"untrained", "fresh"}  # which seeds are partial
     with sqlite3.connect(uninterrupted / "results.sqlite") as db:
         assert dict(db.execute("SELECT seed, depth FROM plans").fetchall()) == {0: 3, 1: 3, 2: 3, 3: 1, 4: 1, 5: 1}
     summary = json.loads((uninterrupted / "sequential.json").read_text())
