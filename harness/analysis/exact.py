@@ -7,9 +7,9 @@ statistic with the observed one would then break the tie one way or the other. S
 value a test sees is rounded once, after all averaging, to ``DECIMALS`` decimals: far coarser than
 float error, far finer than any difference the metrics can produce. A fraction p/q lies at least
 1 / (2e9 q) from a rounding boundary of this grid (on one only if 1024 divides q): 4.6e-13 for the
-pooled means of 90-image accuracies with 3 actors (q <= 1080), so no exact tie is split. The exact tests then
-compare values on the grid: Friedman ranks the rounded values, the sign-flip test sums them in
-integer units of the grid, so its null sums are exact integers.
+pooled means of 90-image accuracies with 3 actors (q <= 1080), so no exact tie is split. The exact
+tests then compare values on the grid: Friedman ranks the rounded values, the sign-flip test sums
+them in integer units of the grid, so its null sums are exact integers.
 """
 
 from __future__ import annotations

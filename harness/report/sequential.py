@@ -40,7 +40,8 @@ def _interval(low: object, high: object) -> str:
 
 
 def _effect(r: dict) -> str:
-    """ "effect"; "effect (as Q2 is)" where closed testing showed the claim, its own p above its boundary."""
+    """A shown claim's decision: "effect (as Q2 is)" where closed testing showed it (its own p above
+    its boundary), else "effect"."""
     own = r["p"] is not None and r["boundary_p"] is not None and r["p"] <= r["boundary_p"]
     by = next((str(shown) for shown, implied in IMPLIES.items() if implied == r["claim"]), None)
     return f"effect (as {by} is)" if by and not own else "effect"
