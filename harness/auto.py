@@ -1,10 +1,14 @@
 """``harness permute --seeds auto``: train seeds in batches and look at the primary claims after each.
 
-After every ``look_every`` complete seeds the primary family (``harness.analysis.primary_tests``)
-is tested against group-sequential boundaries (``harness.analysis.sequential``); each look is
-recorded in the store in one transaction. The study stops when every claim is decided, at
-``max_seeds``, or when the next look would exceed the budget at the measured seconds per seed.
-A resumed run reads the recorded looks, never re-tests them, and carries on with the same design.
+Before each batch the new seeds are planned at the deepest tree a claim still open reads
+(``Claim.depth``: the whole prefix tree while one of Q1-Q4 is open, the fresh models once Q5 is
+alone), and the plans are recorded in the store before any of them is trained. After the batch
+the primary family (``harness.analysis.primary_tests``) is tested, each claim on the seeds that
+hold its nodes and against its own group-sequential boundaries (``harness.analysis.sequential``);
+each look is recorded in the store in one transaction. The study stops when every claim is
+decided or at its horizon, or when the next look would exceed the budget at the measured seconds
+per training. A resumed run reads the recorded plans and looks, never re-tests a look, and
+carries on with the same design and plan.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from harness.analysis import primary_tests
+from harness.analysis.questions import Claim
 from harness.analysis.sequential import (
     ClaimLook,
     Design,
@@ -30,13 +35,13 @@ from harness.analysis.sequential import (
     equivalence_bounds,
     repeated_interval,
     repeated_p,
+    still_open,
 )
-from harness.study import plan
+from harness.study import Node, plan, tree_trainings
 
 if TYPE_CHECKING:
     from harness.execute import StudyConfig
 
-CLAIMS = 5  # the primary family: Q1..Q5
 SUMMARY = "sequential.json"
 FLOAT_FIELDS = ("alpha", "p", "effect", "ci_low", "ci_high", "sd", "boundary_z", "boundary_p")
 
@@ -67,10 +72,20 @@ def stored_looks(looks: pd.DataFrame) -> list[ClaimLook]:
     return [record(row) for row in looks.to_dict(orient="records")]
 
 
+CLAIM_NAMES = tuple(str(c) for c in Claim)
+
+
 def open_claims(records: list[ClaimLook]) -> list[str]:
     """Claims not yet decided (all five before the first look)."""
     decided = {r.claim for r in records if r.decision != Outcome.OPEN}
-    return [f"Q{i}" for i in range(1, CLAIMS + 1) if f"Q{i}" not in decided]
+    return [c for c in CLAIM_NAMES if c not in decided]
+
+
+def batch_depth(design: Design, records: list[ClaimLook], seeds: int, k: int) -> int | None:
+    """How deep the seeds of a batch up to ``seeds`` are trained: the deepest tree any claim still
+    open up to there reads (Q5 alone: the fresh models); None when no claim needs them."""
+    needed = still_open(design, records, seeds, CLAIM_NAMES)
+    return max((Claim(c).depth(k) for c in needed), default=None)
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,8 @@ class Batch:
     look: int  # 0-based
     looks: int
     seeds: int  # seeds at this look
-    open_claims: list[str]
+    open_claims: list[str]  # the claims this batch trains for
+    depth: int  # of each new seed's tree: k (every order) or 1 (the fresh models, for Q5)
     eta_seconds: float  # NaN before anything was measured
 
 
@@ -91,7 +107,24 @@ class Result:
     stop: Stop
     seeds: int
     looks: list[ClaimLook]
-    seconds_per_seed: float
+    seconds_per_training: float
+    plans: dict[int, int]  # seed -> the depth of its tree that was planned
+
+
+def planned_nodes(actors: list[str], plans: dict[int, int]) -> list[Node]:
+    """Every node the seeds' recorded plans hold."""
+    return [node for seed, depth in sorted(plans.items()) for node in plan(actors, [seed], depth)]
+
+
+def forecast(design: Design, records: list[ClaimLook], actors: list[str], first: int, plans: dict) -> list[Node]:
+    """What the study trains at most from here: the planned seeds, and every later seed up to the
+    horizons of the claims open now, at the depth they read (the estimate and the progress count this)."""
+    k, more = len(actors), dict(plans)
+    for n in range(max(plans, default=first - 1) - first + 2, max(design.looks) + 1):
+        depth = batch_depth(design, records, n, k)
+        if depth is not None:
+            more[first + n - 1] = depth
+    return planned_nodes(actors, more)
 
 
 def run_auto(
@@ -109,62 +142,81 @@ def run_auto(
     """Run batches of seeds and their looks until the study stops (see the module docstring).
 
     ``study.seeds`` holds the planned maximum; ``spent_before``: wall seconds of earlier sessions;
-    ``on_batch`` is called before each batch and returns the per-node progress callback.
+    ``on_batch`` is called before each batch and returns the per-node progress callback. Each
+    batch's seeds train only what the claims still open read (:func:`batch_depth`), recorded in
+    the store's plans before any of them is trained, so a resumed run continues the same plan.
     """
     from harness.execute import run_study  # TensorFlow: only when training (the CLI imports this module)
 
     started = time.monotonic()
-    first = study.seeds[0]
-    nodes_per_seed = len(plan(actors, [first]))
+    first, k = study.seeds[0], len(actors)
     records = stored_looks(store.looks())
+    plans = store.plans()
     done = {r.look for r in records}
-    per_seed = stored_seconds_per_seed(store.table("trainings"), nodes_per_seed)
+    per_training = stored_seconds_per_training(store.table("trainings"))
     seeds = max((design.looks[i] for i in done), default=0)
     for look, n in enumerate(design.looks):
         if look in done:
             continue
-        if not open_claims(records):
-            return Result(Stop.DECIDED, seeds, records, per_seed)
+        depth = batch_depth(design, records, n, k)
+        if depth is None:
+            break
         finished = store.finished()
-        missing = sum(node not in finished for node in plan(actors, list(range(first, first + n))))
-        eta = missing / nodes_per_seed * per_seed
+        deepest = {node.seed: len(node.path) for node in sorted(finished, key=lambda node: len(node.path))}
+        new = {s: max(depth, deepest.get(s, 0)) for s in range(first, first + n) if s not in plans}
+        nodes = planned_nodes(actors, plans | new)
+        eta = sum(bool(node.path) and node not in finished for node in nodes) * per_training
         spent = spent_before + time.monotonic() - started
         if budget is not None and math.isfinite(eta) and spent + eta > budget:
-            return Result(Stop.BUDGET, seeds, records, per_seed)
+            return Result(Stop.BUDGET, seeds, records, per_training, plans)
+        store.record_plans(new)
+        plans |= new
         batch = replace(study, seeds=tuple(range(first, first + n)))
-        on_node = on_batch(Batch(look, len(design.looks), n, open_claims(records), eta))
+        claims = still_open(design, records, n, CLAIM_NAMES)
+        on_node = on_batch(Batch(look, len(design.looks), n, claims, depth, eta))
         batch_started = time.monotonic()
-        ran = run_study(batch, actors, store, executor, on_node, on_warning)
-        if ran:
-            per_seed = (time.monotonic() - batch_started) / ran * nodes_per_seed
+        run_study(batch, actors, store, executor, on_node, on_warning, nodes)
+        trained = sum(1 for node in store.finished() - finished if node.path)
+        if trained:
+            per_training = (time.monotonic() - batch_started) / trained
         results = pd.read_csv(store.export(actors))
         evidence = primary_tests(results[results["seed"].between(first, first + n - 1)], metric)
-        new = list(decide_look(design, look, evidence, records))
-        store.record_look([r.to_dict() for r in new])
-        records += new
+        new_records = list(decide_look(design, look, evidence, records))
+        store.record_look([r.to_dict() for r in new_records])
+        records += new_records
         seeds = n
     stop = Stop.MAX_SEEDS if open_claims(records) else Stop.DECIDED
-    return Result(stop, seeds, records, per_seed)
+    return Result(stop, seeds, records, per_training, plans)
 
 
-def stored_seconds_per_seed(trainings: pd.DataFrame, nodes_per_seed: int) -> float:
-    """Training seconds per node of earlier sessions times nodes per seed (NaN if none)."""
-    if trainings.empty:
-        return math.nan
-    return float(trainings["seconds"].mean()) * nodes_per_seed
+def claim_seeds(result: Result) -> dict[str, int]:
+    """Per claim, the seeds it was tested on at its last look (0 if never)."""
+    last = {r.claim: r.seeds for r in result.looks}
+    return {c: last.get(c, 0) for c in CLAIM_NAMES}
 
 
-def summary(design: Design, result: Result, metric: str, budget: float | None) -> dict:
-    """What the report shows: the design, each look with its boundaries, the stopping reason, and
-    per claim the repeated p-value and repeated CI at its last look (Jennison & Turnbull ch. 9), and
-    for Q2-Q4 the repeated bounds at alpha that futility compares with min-effect."""
+def partial_seeds(plans: dict[int, int], k: int) -> list[int]:
+    """Seeds whose plan holds less than the whole tree (only the fresh models, for Q5)."""
+    return sorted(seed for seed, depth in plans.items() if depth < k)
+
+
+def stored_seconds_per_training(trainings: pd.DataFrame) -> float:
+    """Mean training seconds of the nodes earlier sessions trained (NaN if none)."""
+    trained = trainings.query("stage > 0")
+    return float(trained["seconds"].mean()) if len(trained) else math.nan
+
+
+def summary(design: Design, result: Result, metric: str, budget: float | None, k: int) -> dict:
+    """What the report shows: the design with each claim's looks, each look with its boundaries,
+    the stopping reason, the seeds each claim was tested on and the partial seeds, and per claim
+    the repeated p-value and repeated CI at its last look (Jennison & Turnbull ch. 9), and for
+    Q2-Q4 the repeated bounds at alpha that futility compares with min-effect."""
     looks = []
     for r in result.looks:
-        p_rep = repeated_p(r.p, r.look, design.fractions, design.spending, r.alternative)
-        low, high = repeated_interval(
-            r.effect, r.sd, r.seeds, r.look, design.fractions, design.spending, r.alpha, r.alternative
-        )
-        equivalence = equivalence_bounds(r.effect, r.sd, r.seeds, design, r.look, r.alternative)
+        own, fractions = design.claim_look(r.claim, r.seeds), design.claim_fractions(r.claim)
+        p_rep = repeated_p(r.p, own, fractions, design.spending, r.alternative)
+        low, high = repeated_interval(r.effect, r.sd, r.seeds, own, fractions, design.spending, r.alpha, r.alternative)
+        equivalence = equivalence_bounds(r.effect, r.sd, design, r)
         looks.append(
             {
                 **r.to_dict(),
@@ -175,13 +227,21 @@ def summary(design: Design, result: Result, metric: str, budget: float | None) -
                 "equivalence_high": equivalence[1],
             }
         )
+    schedules = {
+        c: {"looks": list(design.claim_looks(c)), "fractions": list(design.claim_fractions(c))} for c in CLAIM_NAMES
+    }
+    trainings = sum(tree_trainings(k, depth) for depth in result.plans.values())
     return {
-        "design": design.to_dict() | {"looks": list(design.looks), "fractions": list(design.fractions)},
+        "design": design.to_dict()
+        | {"looks": list(design.looks), "fractions": list(design.fractions), "claims": schedules},
         "metric": metric,
         "budget_seconds": budget,
         "stop": str(result.stop),
         "seeds": result.seeds,
-        "seconds_per_seed": result.seconds_per_seed,
+        "trainings": trainings,
+        "claim_seeds": claim_seeds(result),
+        "partial_seeds": partial_seeds(result.plans, k),
+        "seconds_per_training": result.seconds_per_training,
         "looks": looks,
     }
 

@@ -475,8 +475,18 @@ def permute(
     metric: Annotated[
         Metric, typer.Option(help="The primary metric, recorded in config.json before any result.")
     ] = Metric.ACCURACY,
-    max_seeds: Annotated[int, typer.Option(min=1, help="--seeds auto: stop at this many seeds.")] = 20,
+    max_seeds: Annotated[
+        int, typer.Option(min=1, help="--seeds auto: Q1-Q4's horizon: at most this many seeds train every order.")
+    ] = 20,
     look_every: Annotated[int, typer.Option(min=1, help="--seeds auto: test the claims after every N seeds.")] = 5,
+    q5_max_seeds: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="--seeds auto: Q5's own horizon (>= --max-seeds; default 3 x --max-seeds): its looks go on, "
+            "on the fresh models only.",
+        ),
+    ] = None,
     budget: Annotated[
         str | None, typer.Option(help="--seeds auto: stop before a look that would end after this (e.g. 2h, 90m).")
     ] = None,
@@ -496,9 +506,10 @@ def permute(
 
     fixed = parse_seeds(seeds)
     try:
-        design = None if fixed else Design(max_seeds, look_every, spending, alpha, min_effect)
+        design = None if fixed else Design(max_seeds, look_every, spending, alpha, min_effect, q5_max_seeds)
     except ValueError as error:
-        raise HarnessError(f"--look-every {look_every}: {error}") from None
+        option = "--q5-max-seeds" if "q5_max_seeds must" in str(error) else "--look-every"
+        raise HarnessError(f"{option}: {error}") from None
     budget_seconds = parse_budget(budget)
     from harness.estimate import estimate_study
     from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
@@ -508,7 +519,7 @@ def permute(
     from harness.study import check_actors, plan
     from harness.train import TrainConfig
 
-    count = fixed or max_seeds
+    count = fixed or max(design.looks)
     model_info = checked_model(model, data.image_size, precision, processes=1 if scheduler else workers)
     train = TrainConfig(epochs=epochs, precision=precision, model=model_info.spec)
     study = StudyConfig(data, train, tuple(range(first_seed, first_seed + count)))
@@ -527,8 +538,13 @@ def permute(
         with open_run(run_dir, run_record(config, loaded, execution, model_info.to_dict())) as run:
             if note := run.store.legacy_note():
                 console.print(note, highlight=False, soft_wrap=True)
-            total = len(plan(loaded.actors, list(study.seeds)))
-            estimate = estimate_study(run.store, loaded, study, executor)
+            nodes = (
+                plan(loaded.actors, list(study.seeds))
+                if design is None
+                else forecast_nodes(design, study, loaded.actors, run.store)
+            )
+            estimate = estimate_study(run.store, loaded, study, executor, nodes)
+            total = len(nodes)
             console.print(estimate.line(), highlight=False)
             with training_progress(total, run.skipped, verbose, estimate) as on_node:
                 if design is None:
@@ -548,21 +564,27 @@ def permute(
     report(run_dir)
 
 
+def forecast_nodes(design, study, actors: list[str], store) -> list:
+    """--seeds auto: the nodes planned so far and those the claims open now would need up to their horizons."""
+    from harness.auto import forecast, stored_looks
+
+    return forecast(design, stored_looks(store.looks()), actors, study.seeds[0], store.plans())
+
+
 def run_sequential(design, metric: str, study, actors: list[str], store, executor, budget, bar: TrainingBar):
     """The --seeds auto loop (harness.auto) with a line per look and the bar reset per batch."""
-    from harness.auto import run_auto, summary, write_summary
-    from harness.study import plan
+    from harness.auto import planned_nodes, run_auto, summary, write_summary
 
     def on_batch(batch):
         eta = "unknown" if math.isnan(batch.eta_seconds) else f"about {batch.eta_seconds / 60:.1f} min"
+        trains = "every order" if batch.depth == len(actors) else "the fresh models only"
         bar.bar.console.print(
             f"look {batch.look + 1} of {batch.looks} at {batch.seeds} seeds; open claims: "
-            f"{', '.join(batch.open_claims)}; ETA to this look: {eta}",
+            f"{', '.join(batch.open_claims)} (new seeds train {trains}); ETA to this look: {eta}",
             highlight=False,
         )
-        seeds = list(range(study.seeds[0], study.seeds[0] + batch.seeds))
         done = store.finished()
-        nodes = plan(actors, seeds)
+        nodes = [n for n in planned_nodes(actors, store.plans()) if n.seed < study.seeds[0] + batch.seeds]
         return bar.restart(f"look {batch.look + 1}/{batch.looks}", len(nodes), sum(n in done for n in nodes))
 
     spent = float(store.table("sessions")["wall_seconds"].sum())
@@ -574,7 +596,7 @@ def run_sequential(design, metric: str, study, actors: list[str], store, executo
             f"{record.decision}",
             highlight=False,
         )
-    write_summary(store.run_dir, summary(design, result, metric, budget))
+    write_summary(store.run_dir, summary(design, result, metric, budget, len(actors)))
     return result
 
 

@@ -95,12 +95,11 @@ def calibrate(dataset, config, threads: int | None) -> float:
     return long if lengths[1] == config.train.epochs else extrapolate(short, long, lengths[1], config.train.epochs)
 
 
-def estimate_study(store, dataset, config, executor) -> Estimate:
-    """The estimate for the trainings of ``config`` not yet in ``store``, run on ``executor``."""
-    from harness.study import plan
-
+def estimate_study(store, dataset, config, executor, nodes: list) -> Estimate:
+    """The estimate for the trainings among ``nodes`` (what the study plans to train) not yet in
+    ``store``, run on ``executor``."""
     done = store.finished()
-    left = sum(1 for node in plan(dataset.actors, list(config.seeds)) if node.path and node not in done)
+    left = sum(1 for node in nodes if node.path and node not in done)
     stored = stored_seconds(store.table("trainings"))
     if stored is not None:
         return Estimate(left, stored, executor.slots, "median of the trainings stored in this run directory")

@@ -252,20 +252,23 @@ def run_study(
     executor: Executor,
     on_node: Callable[[NodeResult], None] = print,
     on_warning: Callable[[str], None] = print,
+    nodes: list[Node] | None = None,
 ) -> int:
-    """Run every node not already in the store; commit each as it finishes; return nodes run.
+    """Run every node (of ``nodes``; default the whole tree of every seed) not already in the store;
+    commit each as it finishes; return nodes run.
 
     Deeper nodes go first so that snapshots are used and freed soon. A finished node whose
     snapshot is missing or unreadable is trained again (from its nearest ancestor with a stored
     snapshot, or the seed's initial weights) only to restore the snapshot: training is
     deterministic, so its children get exactly the state they would have had.
     """
-    nodes = plan(actors, list(config.seeds))
+    nodes = plan(actors, list(config.seeds)) if nodes is None else nodes
     done = store.finished()
     pending = [n for n in nodes if n not in done]
     memory: dict[Node, Snapshot] = {}
     rebuild: set[Node] = set()
-    remaining_children = {n: sum(c not in done for c in children(n, actors)) for n in nodes}
+    planned = set(nodes)
+    remaining_children = {n: sum(c in planned and c not in done for c in children(n, actors)) for n in nodes}
 
     def parent_state(node: Node) -> tuple[bool, Snapshot | None]:
         parent = node.parent

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS looks (
     look INTEGER, seeds INTEGER, claim TEXT, alternative TEXT, alpha REAL, p REAL, effect REAL,
     ci_low REAL, ci_high REAL, sd REAL, boundary_z REAL, boundary_p REAL, decision TEXT, recorded REAL,
     PRIMARY KEY (look, claim));
+CREATE TABLE IF NOT EXISTS plans (seed INTEGER PRIMARY KEY, depth INTEGER, recorded REAL);
 """
 LOOK_COLUMNS = (
     "look",
@@ -163,6 +164,8 @@ def check_config(run_dir: Path, record: dict) -> None:
     if stored is None:
         return
     then = recorded(stored["config"])[0].to_dict() | ADDED_LATER | stored["config"]
+    if isinstance(then.get("design"), dict):  # a design from before Q5's own horizon: Q5 stopped with the others
+        then["design"] = {"q5_max_seeds": then["design"].get("max_seeds")} | then["design"]
     differs = [
         f"{key}: {then.get(key)!r} there, {value!r} now"
         for key, value in record["config"].items()
@@ -292,6 +295,18 @@ class Store:
         """Every recorded look's claims, in look order."""
         return pd.read_sql_query(f"SELECT {', '.join(LOOK_COLUMNS)} FROM looks ORDER BY look, rowid", self.db)
 
+    def record_plans(self, plans: dict[int, int]) -> None:
+        """``--seeds auto``: how deep each new seed's tree is to be trained (its number of actors for
+        the whole tree, 1 for the fresh models only), in one transaction, before any of it is
+        trained; a seed's plan is recorded once and never replaced."""
+        recorded = time.time()
+        with self.db:
+            self.db.executemany("INSERT INTO plans VALUES (?, ?, ?)", [(s, d, recorded) for s, d in plans.items()])
+
+    def plans(self) -> dict[int, int]:
+        """Seed -> the depth of its tree that was planned (empty for a fixed design)."""
+        return dict(self.db.execute("SELECT seed, depth FROM plans ORDER BY seed").fetchall())
+
     def record_session(self, started: float, run: int, skipped: int) -> None:
         finished = time.time()
         with self.db:
@@ -303,11 +318,17 @@ class Store:
         return pd.read_sql_query(f"SELECT * FROM {name}", self.db)
 
     def export(self, actors: list[str]) -> Path:
-        """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv."""
+        """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv.
+
+        A seed planned for the fresh models only (``--seeds auto``) has no shared rows: its depth-1
+        nodes are its fresh rows, and no order of it goes further."""
         evaluations = self.table("evaluations")
         for count in ("tp", "fp", "tn", "fn", "n_test"):
             evaluations[count] = evaluations[count].astype(int)
-        atomic_write(self.run_dir / "results.csv", conditions(evaluations, actors).to_csv(index=False))
+        rows = conditions(evaluations, actors)
+        partial = [seed for seed, depth in self.plans().items() if depth < len(actors)]
+        rows = rows[~(rows["seed"].isin(partial) & (rows["condition"] == "shared"))]
+        atomic_write(self.run_dir / "results.csv", rows.to_csv(index=False))
         trainings = self.table("trainings").query("stage > 0").drop(columns="finished")
         atomic_write(
             self.run_dir / "trainings.csv", trainings.sort_values(["seed", "stage", "path"]).to_csv(index=False)

@@ -9,6 +9,7 @@ node (the transfer control). Orders sharing a prefix share its training.
 from __future__ import annotations
 
 import itertools
+import math
 import zlib
 from dataclasses import dataclass
 
@@ -61,12 +62,17 @@ def check_actors(actors: list[str]) -> None:
         )
 
 
-def plan(actors: list[str], seeds: list[int]) -> list[Node]:
-    """Every node of every seed's prefix tree, parents before children."""
-    k = len(actors)
-    return [
-        Node(seed, path) for seed in seeds for depth in range(k + 1) for path in itertools.permutations(actors, depth)
-    ]
+def plan(actors: list[str], seeds: list[int], depth: int | None = None) -> list[Node]:
+    """Every node of every seed's prefix tree down to ``depth`` (default: the whole tree, depth k;
+    1: the untrained model and the fresh ones), parents before children."""
+    k = len(actors) if depth is None else depth
+    return [Node(seed, path) for seed in seeds for d in range(k + 1) for path in itertools.permutations(actors, d)]
+
+
+def tree_trainings(k: int, depth: int) -> int:
+    """Trainings in one seed's tree of k actors down to ``depth`` (the untrained root is not one):
+    15 for the whole tree of 3 actors, 3 for their fresh models."""
+    return sum(math.perm(k, d) for d in range(1, depth + 1))
 
 
 def children(node: Node, actors: list[str]) -> list[Node]:

@@ -18,7 +18,9 @@ from harness.errors import HarnessError
 from harness.report.sequential import HEADING
 
 TINY = [*SMALL, "--max-positives", "30", "--negatives", "30"]  # the later values win
-AUTO = ["--seeds", "auto", "--look-every", "3", "--max-seeds", "6"]
+# Looks at 3 seeds (every claim) and at 6 (Q5 alone, on its own horizon): seeds 3-5 train only the fresh models.
+AUTO = ["--seeds", "auto", "--look-every", "3", "--max-seeds", "3", "--q5-max-seeds", "6"]
+FULL, PARTIAL = [0, 1, 2], [3, 4, 5]
 
 
 def test_seeds_and_budget_are_parsed_at_the_edge():
@@ -39,6 +41,8 @@ def test_seeds_and_budget_are_parsed_at_the_edge():
         (["--seeds", "lots"], "--seeds"),
         (["--seeds", "auto", "--budget", "tomorrow"], "--budget"),
         (["--seeds", "auto", "--look-every", "8", "--max-seeds", "6"], "--look-every"),
+        (["--seeds", "auto", "--look-every", "1", "--max-seeds", "200"], "--look-every"),  # 600 looks for Q5
+        (["--seeds", "auto", "--max-seeds", "20", "--q5-max-seeds", "10"], "--q5-max-seeds"),
     ],
 )
 def test_bad_sequential_options_exit_2_with_one_line_before_any_work(extra, option, tmp_path):
@@ -65,19 +69,26 @@ def sequential_section(run_dir: Path) -> str:
     return markdown[start : markdown.index("\n## ", start + 1)]
 
 
-def stored_looks(run_dir: Path) -> int:
+def stored_trainings_of(run_dir: Path, seeds: list[int]) -> int:
     try:
         with sqlite3.connect(f"file:{run_dir / 'results.sqlite'}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(DISTINCT look) FROM looks").fetchone()[0]
+            marks = ", ".join("?" * len(seeds))
+            return db.execute(f"SELECT COUNT(*) FROM trainings WHERE seed IN ({marks})", seeds).fetchone()[0]
     except sqlite3.OperationalError:
         return 0
+
+
+def trainings(run_dir: Path) -> pd.DataFrame:
+    """Which nodes were trained (not how fast)."""
+    return pd.read_csv(run_dir / "trainings.csv")[["seed", "path", "stage", "trained_actor", "n_train"]]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(lfw_home, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("auto")
-    output = invoke(auto_args(lfw_home, run_dir)).output
-    assert "look 1 of 2 at 3 seeds; open claims: Q1, Q2, Q3, Q4, Q5" in output
+    output = " ".join(invoke(auto_args(lfw_home, run_dir)).output.split())  # the console wraps at 80 columns
+    assert "look 1 of 2 at 3 seeds; open claims: Q1, Q2, Q3, Q4, Q5 (new seeds train every order)" in output
+    assert "look 2 of 2 at 6 seeds; open claims: Q5 (new seeds train the fresh models only)" in output
     return run_dir
 
 
@@ -85,32 +96,53 @@ def uninterrupted(lfw_home, tmp_path_factory) -> Path:
 def test_a_sequential_study_records_its_design_looks_and_stopping_reason(uninterrupted):
     config = json.loads((uninterrupted / "config.json").read_text())["config"]
     assert config["design"] == {
-        "max_seeds": 6,
+        "max_seeds": 3,
         "look_every": 3,
         "spending": "pocock",
         "alpha": 0.05,
         "min_effect": 0.05,
+        "q5_max_seeds": 6,
     }
     recorded = looks(uninterrupted)
-    assert set(recorded["look"]) <= {0, 1} and (recorded.query("look == 0")["seeds"] == 3).all()
+    assert set(recorded["look"]) == {0, 1} and (recorded.query("look == 0")["seeds"] == 3).all()
     assert set(recorded.query("look == 0")["claim"]) == {"Q1", "Q2", "Q3", "Q4", "Q5"}
-    decided_first = set(recorded.query("look == 0 and decision != 'open'")["claim"])
-    assert not decided_first & set(recorded.query("look == 1")["claim"]), "a decided claim is never re-tested"
+    assert set(recorded.query("look == 1")["claim"]) == {"Q5"}, "Q1-Q4 are at their horizon; Q5 goes on"
     summary = json.loads((uninterrupted / "sequential.json").read_text())
     assert summary["stop"] in ("every claim decided", "max seeds reached")
-    assert summary["seeds"] == results(uninterrupted)["seed"].nunique()
+    assert summary["seeds"] == results(uninterrupted)["seed"].nunique() == 6
     section = sequential_section(uninterrupted)
     assert f"Stopped after {summary['seeds']} seeds: {summary['stop']}" in section
     assert "repeated p-value" in section and "Jennison & Turnbull" in section
 
 
 @pytest.mark.slow
-def test_sigkill_after_a_look_then_resume_gives_the_same_looks_and_report(uninterrupted, lfw_home, tmp_path):
+def test_seeds_after_q1_to_q4_train_only_the_fresh_models_and_the_report_says_so(uninterrupted):
+    trainings = pd.read_csv(uninterrupted / "trainings.csv")
+    per_seed = trainings.groupby("seed").size()
+    assert per_seed.loc[FULL].tolist() == [15] * 3 and per_seed.loc[PARTIAL].tolist() == [3] * 3
+    assert set(trainings.query("seed in @PARTIAL")["stage"]) == {1}
+    rows = results(uninterrupted)
+    assert set(rows.query("seed in @PARTIAL")["condition"]) == {"untrained", "fresh"}  # which seeds are partial
+    with sqlite3.connect(uninterrupted / "results.sqlite") as db:
+        assert dict(db.execute("SELECT seed, depth FROM plans").fetchall()) == {0: 3, 1: 3, 2: 3, 3: 1, 4: 1, 5: 1}
+    summary = json.loads((uninterrupted / "sequential.json").read_text())
+    assert summary["trainings"] == 3 * 15 + 3 * 3 and summary["partial_seeds"] == PARTIAL
+    assert summary["claim_seeds"] == {"Q1": 3, "Q2": 3, "Q3": 3, "Q4": 3, "Q5": 6}
+    section = sequential_section(uninterrupted)
+    assert "54 trainings" in section and "seeds 3-5 trained only the fresh models" in section
+    # The fixed-design section analyses each claim on the seeds that hold its nodes, and says how many.
+    verdicts = pd.read_csv(uninterrupted / "verdicts.csv").query("family == 'primary'").set_index("question")
+    assert verdicts.loc[["Q1", "Q2", "Q3", "Q4"], "n"].tolist() == [3] * 4 and verdicts.loc["Q5", "n"] == 6
+    assert "3 of 6 seeds" in (uninterrupted / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_sigkill_among_partial_seeds_then_resume_gives_the_same_looks_and_report(uninterrupted, lfw_home, tmp_path):
     run_dir = tmp_path / "killed"
     process = harness_process(auto_args(lfw_home, run_dir))
-    while stored_looks(run_dir) < 1:
+    while stored_trainings_of(run_dir, PARTIAL) < 1:
         assert process.poll() is None, f"permute ended early: {process.stderr.read()}"
-    process.send_signal(signal.SIGKILL)  # after the first look's decision, before the next seeds finish
+    process.send_signal(signal.SIGKILL)  # after the first look, while the seeds that only Q5 needs train
     process.wait()
     first_look = looks(run_dir)
     assert set(first_look["look"]) == {0}
@@ -122,6 +154,7 @@ def test_sigkill_after_a_look_then_resume_gives_the_same_looks_and_report(uninte
 
     invoke(auto_args(lfw_home, run_dir))
     pd.testing.assert_frame_equal(looks(run_dir), looks(uninterrupted))
+    pd.testing.assert_frame_equal(trainings(run_dir), trainings(uninterrupted))  # the same plan: 3 trainings a seed
     pd.testing.assert_frame_equal(results(run_dir), results(uninterrupted))
     assert sequential_section(run_dir) == sequential_section(uninterrupted)
     pd.testing.assert_frame_equal(pd.read_csv(run_dir / "verdicts.csv"), pd.read_csv(uninterrupted / "verdicts.csv"))

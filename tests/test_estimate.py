@@ -15,6 +15,7 @@ from harness.data import DataConfig, load_dataset
 from harness.estimate import Estimate, EtaColumn, estimate_study, stored_seconds
 from harness.execute import InProcess, StudyConfig
 from harness.store import Store
+from harness.study import plan
 from harness.train import TrainConfig
 
 SMALL = ["--epochs", "1", "--image-size", "32", "--max-positives", "60", "--negatives", "60", "--threads", "1"]
@@ -59,7 +60,7 @@ def test_permute_prints_a_calibrated_estimate_and_a_resumed_run_uses_stored_trai
     dataset = load_dataset(data)
     two_seeds = StudyConfig(data, TrainConfig(epochs=1), (0, 1))
     store = Store(out)
-    estimate = estimate_study(store, dataset, two_seeds, InProcess(dataset, 1))
+    estimate = estimate_study(store, dataset, two_seeds, InProcess(dataset, 1), plan(dataset.actors, [0, 1]))
     store.close()
     assert (estimate.trainings, estimate.slots) == (15, 1)  # seed 0 is stored, seed 1 is left
     assert estimate.seconds_per_training == stored.median()

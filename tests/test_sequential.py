@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +12,7 @@ from scipy import stats
 from simulate import ClaimEvidence as Claim
 
 from harness.analysis.sequential import (
+    MAX_LOOKS,
     ClaimLook,
     Design,
     Outcome,
@@ -56,11 +58,50 @@ def test_unequal_looks_keep_the_crossing_probability_at_alpha():
 
 
 def test_design_looks_and_fractions():
-    assert Design(max_seeds=20, look_every=5).looks == (5, 10, 15, 20)
-    assert Design(max_seeds=12, look_every=5).looks == (5, 10, 12)
+    assert Design(max_seeds=20, look_every=5, q5_max_seeds=20).looks == (5, 10, 15, 20)
+    assert Design(max_seeds=12, look_every=5, q5_max_seeds=12).looks == (5, 10, 12)
     assert Design(max_seeds=12, look_every=5).fractions == pytest.approx((5 / 12, 10 / 12, 1.0))
     with pytest.raises(ValueError, match="look_every"):
         Design(max_seeds=4, look_every=5)
+
+
+def test_each_claim_has_its_own_looks_and_fractions_and_q5_a_horizon_of_its_own():
+    design = Design(max_seeds=12, look_every=5)  # Q5's horizon: 3 x 12 = 36
+    assert design.q5_max_seeds == 36 and design.looks == (5, 10, 12, 15, 20, 25, 30, 35, 36)
+    assert design.claim_looks("Q3") == (5, 10, 12) and design.claim_fractions("Q3")[-1] == 1.0
+    assert design.claim_looks("Q5") == (5, 10, 15, 20, 25, 30, 35, 36)
+    assert design.claim_fractions("Q5") == pytest.approx([n / 36 for n in (5, 10, 15, 20, 25, 30, 35, 36)])
+    assert design.claim_look("Q5", 12) is None and design.claim_look("Q1", 15) is None
+    # At 12 seeds only Q1-Q4 look; at 15 only Q5, against its own boundaries at 15 / 36.
+    family = [Claim(f"Q{i}", "two-sided" if i in (1, 2, 5) else "greater", 0.5) for i in range(1, 6)]
+    assert [r.claim for r in decide_look(design, 2, family)] == ["Q1", "Q2", "Q3", "Q4"]
+    (q5,) = decide_look(design, 3, family)
+    own = boundaries(design.claim_fractions("Q5"), 0.01, Spending.POCOCK)[2]
+    assert (q5.claim, q5.seeds, q5.boundary_z) == ("Q5", 15, pytest.approx(own))
+    with pytest.raises(ValueError, match="q5_max_seeds must be at least"):
+        Design(max_seeds=20, q5_max_seeds=10)
+
+
+def test_a_design_with_too_many_looks_is_refused_and_many_looks_solve_fast():
+    with pytest.raises(ValueError, match="600 looks .* at most 60 looks per claim: look every 10 seeds or more"):
+        Design(max_seeds=200, look_every=1)
+    started = time.monotonic()
+    for alternative in ("two-sided", "greater"):
+        boundaries(equal(MAX_LOOKS), 0.01, Spending.OBF, alternative)
+    assert time.monotonic() - started < 20  # about 2 s each on a shared 2-core machine (the MVN integral: minutes)
+
+
+@pytest.mark.parametrize("looks", [2, 4, 8])
+def test_the_recursive_integration_agrees_with_the_multivariate_normal_integral(looks):
+    """The crossing probability against scipy's multivariate normal cdf (Genz), the reference."""
+    fractions = np.array([(i + 1) ** 1.3 for i in range(looks)]) / looks**1.3  # unequal increments
+    for spending, alternative in [(Spending.POCOCK, "two-sided"), (Spending.OBF, "greater")]:
+        upper = 2.3 * (np.ones(looks) if spending == Spending.POCOCK else 1 / np.sqrt(fractions))
+        lower = -upper if alternative == "two-sided" else np.full(looks, -np.inf)
+        cov = np.sqrt(np.minimum.outer(fractions, fractions) / np.maximum.outer(fractions, fractions))
+        rng = np.random.default_rng(0)
+        stay = stats.multivariate_normal.cdf(upper, cov=cov, lower_limit=lower, abseps=1e-7, releps=1e-7, rng=rng)
+        assert crossing_probability(2.3, fractions, spending, alternative) == pytest.approx(1 - stay, abs=2e-6)
 
 
 def test_repeated_p_equals_the_level_at_which_the_boundary_is_just_reached():
@@ -113,7 +154,7 @@ def test_a_look_at_which_every_claim_is_shown_decides_them_all():
     assert [r.decision for r in records] == [Outcome.EFFECT] * 5
     assert [r.alpha for r in records] == pytest.approx([0.01] * 5)  # all crossed at the first pass
     # Every claim but the last crosses first; the last only once their shares are freed: alpha / 1.
-    last = float(nominal_p(boundaries(design.fractions, 0.05, Spending.POCOCK)[0]))
+    last = float(nominal_p(boundaries(design.claim_fractions("Q5"), 0.05, Spending.POCOCK)[0]))
     staggered = [*family[:4], Claim("Q5", "two-sided", last * 0.99)]
     records = decide_look(design, 0, staggered)
     assert [r.decision for r in records] == [Outcome.EFFECT] * 5 and records[-1].alpha == pytest.approx(0.05)
@@ -133,7 +174,9 @@ def test_q2_shown_shows_q1_at_the_same_look_and_the_report_says_why(tmp_path):
     assert by_claim["Q1"].decision == by_claim["Q2"].decision == Outcome.EFFECT
     assert by_claim["Q1"].p > by_claim["Q1"].boundary_p
     assert by_claim["Q3"].alpha == pytest.approx(0.05 / 3) and by_claim["Q3"].decision == Outcome.OPEN
-    write_summary(tmp_path, summary(design, Result(Stop.MAX_SEEDS, 5, list(records), math.nan), "accuracy", None))
+    write_summary(
+        tmp_path, summary(design, Result(Stop.MAX_SEEDS, 5, list(records), math.nan, {}), "accuracy", None, 3)
+    )
     looks = "\n".join(section(tmp_path)).split("### Looks")[1].split("### Adjusted")[0]
     rows = {line.split(" | ")[2]: line for line in looks.splitlines() if line.startswith("| 1 ")}
     assert rows["Q1"].endswith("| effect (as Q2 is) |") and rows["Q2"].endswith("| effect |")
@@ -163,14 +206,14 @@ def with_upper_bound(bound: float, confidence: float, n: int = 5, sd: float = 0.
 def test_futility_bounds_are_the_repeated_one_sided_bounds_at_alpha():
     design = Design(max_seeds=20, look_every=5, alpha=0.05)
     one_sided = boundaries(design.fractions, 0.05, Spending.POCOCK, "greater")[0]
-    assert equivalence_confidence(design, 0) == pytest.approx(1 - 2 * stats.norm.sf(one_sided))
-    assert 0.90 < equivalence_confidence(design, 0) < 0.97  # wider than the fixed 90 %: four looks
-    assert equivalence_confidence(Design(max_seeds=5, look_every=5, alpha=0.05), 0) == pytest.approx(0.90)
+    assert equivalence_confidence(design, "Q2", 5) == pytest.approx(1 - 2 * stats.norm.sf(one_sided))
+    assert 0.90 < equivalence_confidence(design, "Q2", 5) < 0.97  # wider than the fixed 90 %: four looks
+    assert equivalence_confidence(Design(max_seeds=5, look_every=5, alpha=0.05), "Q2", 5) == pytest.approx(0.90)
 
 
 def test_futility_closes_a_claim_only_when_its_repeated_bounds_rule_min_effect_out():
     design = Design(max_seeds=20, look_every=5, min_effect=0.05)
-    level = equivalence_confidence(design, 0)
+    level = equivalence_confidence(design, "Q2", 5)
     family = [
         Claim("Q3", "greater", 0.4, values=with_upper_bound(0.049, level)),  # upper bound below 0.05: no effect
         Claim("Q4", "greater", 0.4, values=with_upper_bound(0.049, 0.95)),  # the 95 % bound is not enough
@@ -185,7 +228,7 @@ def test_futility_closes_a_claim_only_when_its_repeated_bounds_rule_min_effect_o
 
 def test_futility_of_a_level_claim_needs_every_pair_of_levels_within_min_effect():
     design = Design(max_seeds=20, look_every=5, min_effect=0.05)
-    level = equivalence_confidence(design, 0)
+    level = equivalence_confidence(design, "Q2", 5)
     close = with_upper_bound(0.049, level) - with_upper_bound(0.049, level).mean()  # a pair's difference
     base = np.array([0.7, 0.72, 0.69, 0.71, 0.7])
     table = np.column_stack([base, base + close, base + close / 10])  # widest pair: the first two
@@ -214,7 +257,7 @@ def test_the_report_shows_a_futility_stop_as_no_effect_with_its_equivalence_boun
     sd = 0.0245 / stats.t.isf(0.025, 4) * math.sqrt(5)
     q2 = ClaimLook("Q2", 0, 5, "two-sided", 0.01, 0.51, 0.006, -0.0185, 0.0305, sd, 2.939, 0.0033, Outcome.NO_EFFECT)
     q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, Outcome.NO_EFFECT)
-    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q2, q3], math.nan), "accuracy", None)
+    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q2, q3], math.nan, {}), "accuracy", None, 3)
     first, second = content["looks"]
     assert first["repeated_ci_low"] < -0.05 or first["repeated_ci_high"] > 0.05
     assert -0.05 < first["equivalence_low"] and first["equivalence_high"] < 0.05
@@ -226,7 +269,7 @@ def test_the_report_shows_a_futility_stop_as_no_effect_with_its_equivalence_boun
     assert "no effect >= 0.05" in rows["| Q2"] and f"[{low:.3f}, {high:.3f}]" in rows["| Q2"]
     assert f"(-inf, {second['equivalence_high']:.3f}]" in rows["| Q3"]
     shown = replace(q3, claim="Q4", decision=Outcome.EFFECT, p=1e-4)  # bounds only where they decided
-    write_summary(tmp_path, summary(design, Result(Stop.DECIDED, 5, [shown], math.nan), "accuracy", None))
+    write_summary(tmp_path, summary(design, Result(Stop.DECIDED, 5, [shown], math.nan, {}), "accuracy", None, 3))
     adjusted = "\n".join(section(tmp_path)).split("### Adjusted for the looks")[1]
     row = next(line for line in adjusted.splitlines() if line.startswith("| Q4"))
     assert row.split(" | ")[4] == "-"
@@ -238,7 +281,7 @@ def test_a_sequential_file_from_before_the_equivalence_bounds_keeps_calling_it_a
 
     design = Design(max_seeds=20, look_every=5)
     q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, Outcome.NO_EFFECT)
-    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q3], math.nan), "accuracy", None)
+    content = summary(design, Result(Stop.MAX_SEEDS, 20, [q3], math.nan, {}), "accuracy", None, 3)
     for look in content["looks"]:
         del look["equivalence_low"], look["equivalence_high"]
     write_summary(tmp_path, content)

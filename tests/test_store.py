@@ -94,3 +94,24 @@ def test_a_run_directory_from_before_the_metric_was_recorded_resumes_under_the_d
     check_config(tmp_path, record)
     with pytest.raises(HarnessError, match="metric: 'accuracy' there, 'f1' now"):
         check_config(tmp_path, {**old, "config": {"epochs": 1, "metric": "f1"}})
+
+
+def test_a_design_recorded_before_q5s_own_horizon_resumes_with_q5_stopping_with_the_others(tmp_path):
+    """config.json of a --seeds auto run made before --q5-max-seeds: its Q5 stopped at max_seeds, so
+    that design (and only that) is the same study."""
+    import json
+
+    from harness.errors import HarnessError
+    from harness.store import check_config
+
+    design = {"max_seeds": 20, "look_every": 5, "spending": "pocock", "alpha": 0.05, "min_effect": 0.05}
+    stored = {"config": {"metric": "accuracy", "design": design}, "dataset": {"fingerprint": "f"}, "execution": {}}
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+
+    def record(q5: int) -> dict:
+        config = {"metric": "accuracy", "design": design | {"q5_max_seeds": q5}}
+        return {"config": config, "dataset": {"fingerprint": "f"}, "execution": {"threads_per_worker": 1}}
+
+    check_config(tmp_path, record(20))
+    with pytest.raises(HarnessError, match="different study.*q5_max_seeds"):
+        check_config(tmp_path, record(60))

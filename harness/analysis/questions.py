@@ -44,6 +44,12 @@ class Claim(StrEnum):
         """The per-seed quantity, per actor X."""
         return DEFINITIONS[self]
 
+    def depth(self, k: int) -> int:
+        """How deep into a seed's prefix tree of k actors the claim reads (a node of depth d needs its
+        ancestors): Q5 only the fresh models (depth 1); Q1-Q4 whole orders, so the whole tree (see
+        DEFINITIONS: R[k][X] for Q1, Q3, Q4 and R[pos(X)][X] at any position for Q2)."""
+        return 1 if self is Claim.Q5 else k
+
 
 TITLES = {
     Claim.Q1: "order effect on learning X",

@@ -70,6 +70,17 @@ def _flag_notes(a: Analysis) -> list[str]:
     return notes
 
 
+def _seed_notes(a: Analysis) -> list[str]:
+    """Claims tested on fewer seeds than the run holds: each is analysed on the seeds that hold the
+    models it reads (a ``--seeds auto`` study trains only the fresh models once Q5 alone is open)."""
+    return [
+        f"- {d.claim} is tested on {d.n} of {len(a.seeds)} seeds: the others lack the models it reads "
+        "(seeds that trained only the fresh models, or missing rows)."
+        for d in a.primary
+        if not d.reason and d.n < len(a.seeds)
+    ]
+
+
 def section(a: Analysis) -> list[str]:
     rows = [
         (
@@ -132,6 +143,7 @@ def section(a: Analysis) -> list[str]:
         "Holm threshold (judged only where the sign-flip test can reach it with this many seeds). "
         "Intervals are 95 % t-intervals over seeds.",
         "",
+        *_seed_notes(a),
         *_flag_notes(a),
         "",
     ]

@@ -69,6 +69,50 @@ def _equivalence(r: dict) -> str:
     return _interval(r.get("equivalence_low"), r.get("equivalence_high"))
 
 
+def _ranges(seeds: list[int]) -> str:
+    """``[3, 4, 5, 9]`` -> ``3-5, 9``."""
+    runs: list[list[int]] = []
+    for seed in seeds:
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
+def _schedules(design: dict) -> str:
+    """When the claims look: Q1-Q4 and Q5 apart when Q5 has a horizon of its own."""
+
+    def looks(schedule: dict) -> str:
+        fractions = ", ".join(f"{t:.2f}" for t in schedule["fractions"])
+        return f"after {', '.join(map(str, schedule['looks']))} seeds (information fractions {fractions})"
+
+    claims = design.get("claims")
+    if not claims or claims["Q5"]["looks"] == claims["Q1"]["looks"]:
+        return f"Looks {looks(design)}"
+    return f"Q1-Q4 look {looks(claims['Q1'])} and Q5 {looks(claims['Q5'])}"
+
+
+def _allocation(content: dict, design: dict) -> list[str]:
+    """What the seeds trained and each claim's horizon and seeds (files written before claim-aware
+    seeds have none of it)."""
+    if "claim_seeds" not in content:
+        return []
+    partial = content["partial_seeds"]
+    trained = (
+        f"seeds {_ranges(partial)} trained only the fresh models (all that Q5, the one claim still open, reads)"
+        if partial
+        else "every seed trained the whole tree"
+    )
+    horizons = f"Q1-Q4 up to {design['max_seeds']} seeds, Q5 up to {design.get('q5_max_seeds', design['max_seeds'])}"
+    used = ", ".join(f"{claim} {n}" for claim, n in content["claim_seeds"].items())
+    return [
+        f"{content['trainings']} trainings: {trained}. Horizons: {horizons}, each claim with its own looks and "
+        f"information fractions. Seeds each claim was tested on at its last look: {used}.",
+        "",
+    ]
+
+
 def section(run_dir: Path) -> list[str]:
     """Markdown lines; empty for a fixed design."""
     content = read(run_dir)
@@ -80,8 +124,7 @@ def section(run_dir: Path) -> list[str]:
     lines = [
         HEADING,
         "",
-        f"Looks after {', '.join(map(str, design['looks']))} seeds (information fractions "
-        f"{', '.join(f'{t:.2f}' for t in design['fractions'])}), {shape} boundaries on the primary metric "
+        f"{_schedules(design)}, {shape} boundaries on the primary metric "
         f"`{content['metric']}`, family-wise alpha {design['alpha']:g} over the five claims: each open claim is "
         "tested at alpha / (claims not yet shown) and a shown claim's alpha passes to the others at the same "
         "look (Holm-type reallocation, Maurer & Bretz 2013); Q2 shown shows Q1 at the same look (closed "
@@ -94,6 +137,7 @@ def section(run_dir: Path) -> list[str]:
         "",
         f"**Stopped after {content['seeds']} seeds: {content['stop']}.**",
         "",
+        *_allocation(content, design),
         "### Looks",
         "",
         md_table(

@@ -1,0 +1,190 @@
+"""Simulated ``--seeds auto`` studies: the sequential procedure on the image-level simulator, and what
+each allocation of seeds costs in trainings.
+
+The accuracies come from the realistic simulator of ``tests/simulate.py`` (image-level: each
+seed's test images shared by all its models, negatives shared across actors, image difficulty,
+abilities inherited along the prefix tree). The five pooled per-seed claim values are then
+computed as ``harness.analysis.questions`` defines them, vectorised over studies and seeds; at
+each look every claim still tested gets its test (Q2-Q4 scipy's t-test, Q1/Q5 the harness's
+permutation Friedman test: exact up to 6 seeds, 999 Monte Carlo permutations beyond, where the
+harness draws 9,999) and the same ``decide_look`` as a real study. A seed costs the trainings its
+plan holds (``harness.auto.batch_depth``): the whole tree (15 for 3 actors) while Q1-Q4 are open,
+the 3 fresh models once only Q5 is.
+
+Print the table of allocations (README, "Where the seeds go"):
+
+    PYTHONPATH=$PWD python tests/sequential_studies.py --studies 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from itertools import permutations
+
+import numpy as np
+from scipy import stats
+from simulate import ClaimEvidence, node_index
+from simulate import simulate_accuracies as simulate_nodes
+
+from harness.analysis.procedures import PermutationFriedman
+from harness.analysis.sequential import Design, Outcome, decide_look
+from harness.auto import CLAIM_NAMES, batch_depth
+from harness.study import tree_trainings
+
+ACTORS = ("A", "B", "C")
+K = len(ACTORS)
+ORDERS = list(permutations(range(K)))
+PATHS = [p for depth in range(K + 1) for p in permutations(range(K), depth)]
+ALTERNATIVES = {"Q1": "two-sided", "Q2": "two-sided", "Q3": "greater", "Q4": "greater", "Q5": "two-sided"}
+CHUNK = 100  # studies simulated at once (memory)
+RESAMPLES = 999  # Monte Carlo permutations beyond the exact ones (up to 100,000 exact: 6 seeds of 3 levels)
+
+
+def node_key(path: tuple[int, ...], j: int) -> tuple[str, str, str]:
+    if not path:
+        return ("untrained", "", ACTORS[j])
+    if len(path) == 1:
+        return ("fresh", ACTORS[path[0]], ACTORS[j])
+    return ("shared", ">".join(ACTORS[a] for a in path), ACTORS[j])
+
+
+def simulate_accuracies(rng: np.random.Generator, studies: int, n_seeds: int, **effects) -> dict:
+    """Accuracy of every node of every seed of every study on every actor: path -> (studies, seeds, actors)."""
+    values, index = simulate_nodes(studies, n_seeds, ACTORS, rng=rng, **effects), node_index(ACTORS)
+    return {path: np.stack([values[..., index[node_key(path, j)]] for j in range(K)], axis=-1) for path in PATHS}
+
+
+def claim_values(acc: dict[tuple, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per study and seed, the pooled claim values (mean over actors) as harness.analysis.questions
+    defines them: Q2-Q4 (studies, seeds), Q1 (by position) and Q5 (by actor) (studies, seeds, levels)."""
+
+    def r(path, x):
+        return acc[tuple(path)][..., x]
+
+    def without(order, x):
+        return tuple(a for a in order if a != x)
+
+    q1, q2, q3, q4 = [], [], [], []
+    for x in range(K):
+        by_position = [np.mean([r(o[: p + 1], x) for o in ORDERS if o.index(x) == p], axis=0) for p in range(K)]
+        q1.append(np.stack(by_position, axis=-1))
+        q2.append(np.mean([r(o[: o.index(x) + 1], x) - r((x,), x) for o in ORDERS if o.index(x) > 0], axis=0))
+        q3.append(np.mean([r(o[: o.index(x) + 1], x) - r(o, x) for o in ORDERS if o.index(x) < K - 1], axis=0))
+        q4.append(np.mean([r(o, x) - r(without(o, x), x) for o in ORDERS if o.index(x) < K - 1], axis=0))
+    return {
+        "Q1": np.mean(q1, axis=0),
+        "Q2": np.mean(q2, axis=0),
+        "Q3": np.mean(q3, axis=0),
+        "Q4": np.mean(q4, axis=0),
+        "Q5": np.stack([r((x,), x) for x in range(K)], axis=-1),
+    }
+
+
+def friedman_p(table: np.ndarray) -> float:
+    """The harness's permutation Friedman p (1 where every seed ties all levels: no test)."""
+    if np.all(np.ptp(table, axis=1) == 0):
+        return 1.0
+    return PermutationFriedman(RESAMPLES).run(table).p
+
+
+def claim_evidence(claim: str, v: np.ndarray) -> ClaimEvidence:
+    """One claim's test on one study's per-seed values ``v`` (seeds, or seeds x levels)."""
+    n, alternative = len(v), ALTERNATIVES[claim]
+    if v.ndim == 2:
+        return ClaimEvidence(claim, alternative, friedman_p(v), n=n, values=v)
+    test = stats.ttest_1samp(v, 0.0, alternative=alternative)
+    low, high = stats.ttest_1samp(v, 0.0).confidence_interval(0.95)
+    return ClaimEvidence(claim, alternative, float(test.pvalue), float(v.mean()), low, high, float(v.std(ddof=1)), n, v)
+
+
+@dataclass(frozen=True)
+class Study:
+    """How one simulated sequential study ended."""
+
+    final: dict[str, Outcome]  # each claim's last decision
+    decided_at: dict[str, int]  # seeds at which each decided claim was decided
+    seeds: int  # seeds trained (the last look's)
+    trainings: int  # as the plans of harness.auto count them
+
+
+def run_study(design: Design, values: dict[str, np.ndarray], study: int, whole_tree: bool) -> Study:
+    """One study looks after each batch until no claim is left to test; each look tests (and each
+    batch trains for) only the claims still open; ``whole_tree``: every seed trains every order (the
+    allocation before claim-aware seeds)."""
+    records: list = []
+    decided_at: dict[str, int] = {}
+    seeds, trainings = 0, 0
+    for look, n in enumerate(design.looks):
+        depth = batch_depth(design, records, n, K)
+        if depth is None:
+            break
+        trainings += (n - seeds) * tree_trainings(K, K if whole_tree else depth)
+        seeds = n
+        tested = [c for c in CLAIM_NAMES if c not in decided_at and design.claim_look(c, n) is not None]
+        skipped = ClaimEvidence  # a claim not tested at this look: decide_look leaves it alone
+        evidence = [
+            claim_evidence(c, values[c][study, :n]) if c in tested else skipped(c, ALTERNATIVES[c], np.nan)
+            for c in CLAIM_NAMES
+        ]
+        new = decide_look(design, look, evidence, records)
+        records += new
+        decided_at |= {r.claim: n for r in new if r.decision != Outcome.OPEN}
+    return Study({r.claim: r.decision for r in records}, decided_at, seeds, trainings)
+
+
+def studies(design: Design, rng: np.random.Generator, count: int, whole_tree: bool = False, **effects) -> list[Study]:
+    """``count`` simulated sequential studies, simulated in chunks to bound memory."""
+    out = []
+    for chunk in range(0, count, CHUNK):
+        size = min(CHUNK, count - chunk)
+        values = claim_values(simulate_accuracies(rng, size, max(design.looks), **effects))
+        out += [run_study(design, values, study, whole_tree) for study in range(size)]
+    return out
+
+
+ALLOCATIONS: dict[str, tuple[Design, bool]] = {
+    "before: every seed trains the whole tree, Q5 stops at 20": (Design(q5_max_seeds=20), True),
+    "claim-aware seeds, Q5 stops at 20": (Design(q5_max_seeds=20), False),
+    "claim-aware seeds, Q5 horizon 40": (Design(q5_max_seeds=40), False),
+    "claim-aware seeds, Q5 horizon 60 (the default)": (Design(), False),
+    "every seed trains the whole tree, Q5 horizon 60": (Design(), True),
+}
+"""The design's other settings at their defaults: Q1-Q4 up to 20 seeds, looks every 5, Pocock, alpha 0.05,
+min-effect 0.05."""
+SCENARIOS = {
+    "no effect": {},
+    "forgetting 0.10": {"forgetting": 0.10},
+    "actors 0.05 apart": {"actor_effects": (0.0, 0.0, 0.05)},  # Q5's effect = min-effect: "no effect" is wrong
+}
+
+
+def row(name: str, scenario: str, results: list[Study]) -> str:
+    """One line of the README's table."""
+    trainings = np.mean([s.trainings for s in results])
+    seeds = np.mean([s.seeds for s in results])
+    q5 = np.mean([s.final.get("Q5", Outcome.OPEN) != Outcome.OPEN for s in results])
+    any_effect = np.mean([any(d == Outcome.EFFECT for d in s.final.values()) for s in results])
+    q5_no_effect = np.mean([s.final.get("Q5") == Outcome.NO_EFFECT for s in results])
+    return f"| {name} | {scenario} | {trainings:.0f} | {seeds:.1f} | {q5:.0%} | {any_effect:.3f} | {q5_no_effect:.3f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=300, help="Simulated studies per row.")
+    args = parser.parse_args()
+    print(
+        "| Allocation | Planted effects | Trainings | Seeds | Q5 decided | Any claim shown | Q5 'no effect' |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    started = time.monotonic()
+    for scenario, effects in SCENARIOS.items():
+        for name, (design, whole_tree) in ALLOCATIONS.items():
+            results = studies(design, np.random.default_rng(7), args.studies, whole_tree, **effects)
+            print(row(name, scenario, results), flush=True)
+    print(f"\n{args.studies} studies a row, alpha 0.05, min-effect 0.05, Pocock; {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
