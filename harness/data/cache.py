@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
@@ -115,12 +116,28 @@ def combined(parts: list[ImageSet]) -> ImageSet:
     return image_set(outcomes, parts[0].pixels.shape[1])
 
 
+def from_environment() -> bool:
+    """Whether ``HARNESS_CACHE_DIR`` is set and not blank (a blank one, even ``" "``, means unset)."""
+    return bool(os.environ.get("HARNESS_CACHE_DIR", "").strip())
+
+
 def default_cache_dir() -> Path:
-    """``HARNESS_CACHE_DIR`` (set and not empty), else ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``."""
-    if os.environ.get("HARNESS_CACHE_DIR"):
+    """``HARNESS_CACHE_DIR`` (set and not blank), else ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``."""
+    if from_environment():
         return Path(os.environ["HARNESS_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
     return Path(base) / "harness"
+
+
+def check_outside(cache_dir: Path, data_root: Path, setting: str) -> None:
+    """Refuse a cache inside the data directory (``setting`` says where ``cache_dir`` came from):
+    its entries would be listed as a class's files."""
+    cache, root = os.path.realpath(cache_dir), os.path.realpath(data_root)
+    if os.path.commonpath([cache, root]) == root:
+        raise HarnessError(
+            f"the decode cache {cache_dir} ({setting}) is inside the data directory {data_root}, where its "
+            "entries would be read as images; give --cache-dir or HARNESS_CACHE_DIR a folder outside it"
+        )
 
 
 def cache_limit_bytes() -> int:
@@ -199,6 +216,14 @@ def load(file: Path) -> ImageSet:
     )
 
 
+def regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a folder or link): only such files can be the cache's own."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def entries(cache_dir: Path) -> list[tuple[Path, os.stat_result]]:
     """The cache's entries (only files named as this version names them) and their status, least
     recently used first."""
@@ -207,10 +232,11 @@ def entries(cache_dir: Path) -> list[tuple[Path, os.stat_result]]:
         for path in cache_dir.iterdir():
             if ENTRY.fullmatch(path.name):
                 with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
-                    found.append((path, path.stat()))
+                    found.append((path, path.lstat()))
     except OSError:  # no cache yet, or not a directory
         return []
-    return sorted(found, key=lambda entry: entry[1].st_mtime_ns)
+    owned = [(path, status) for path, status in found if stat.S_ISREG(status.st_mode)]  # no folder or link
+    return sorted(owned, key=lambda entry: entry[1].st_mtime_ns)
 
 
 def running(pid: int) -> bool:
@@ -232,7 +258,7 @@ def leftovers(cache_dir: Path) -> list[Path]:
         matches = [(path, WRITING.fullmatch(path.name)) for path in cache_dir.iterdir()]
     except OSError:
         return []
-    return [path for path, match in matches if match and not running(int(match.group(1)))]
+    return [path for path, match in matches if match and regular(path) and not running(int(match.group(1)))]
 
 
 def evict(cache_dir: Path, limit_bytes: int, keep: Path) -> None:
@@ -334,12 +360,11 @@ class DrawCache:
             return
         try:
             save(combined(self.used), self.file)
+            evict(self.file.parent, self.limit, keep=self.file)
         except OSError as error:
             self.warn(
                 f"cannot write the decode cache entry {self.file} ({error.strerror or error}); continuing without it"
             )
-        else:
-            evict(self.file.parent, self.limit, keep=self.file)
 
 
 def cached_image_set(

@@ -19,8 +19,10 @@ from harness.data.cache import (
     ImageSet,
     Progress,
     Warn,
+    check_outside,
     combined,
     default_cache_dir,
+    from_environment,
     no_progress,
     python_warning,
     writable_cache_dir,
@@ -217,7 +219,10 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
             raise HarnessError(f"{option} {value} is below the {MIN_IMAGES} usable images every class needs")
     catalog = catalog_for(config)
     check_actor_names(catalog)
-    cache_dir = writable_cache_dir(Path(config.cache_dir) if config.cache_dir else default_cache_dir(), warn)
+    wanted = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    setting = "--cache-dir" if config.cache_dir else "HARNESS_CACHE_DIR" if from_environment() else "the default"
+    check_outside(wanted, catalog.root, setting)
+    cache_dir = writable_cache_dir(wanted, warn)
     candidates = {**catalog.actors, NEGATIVES: catalog.negatives}
     limits = {**{actor: config.max_positives for actor in catalog.actors}, NEGATIVES: config.negatives}
     sets = {}
