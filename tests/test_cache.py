@@ -272,3 +272,17 @@ def test_a_blank_harness_cache_dir_means_unset(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("HARNESS_CACHE_DIR", " \t")
     assert default_cache_dir() == tmp_path / "xdg" / "harness"
+
+
+def test_a_hit_returns_the_entry_s_arrays_without_restacking_them(faces, cache, monkeypatch):
+    """A hit costs hashing the files and loading the entry, not a per-file round trip (np.stack copies)."""
+    paths = list_files(faces / "Alice")
+    fresh, _ = cached_image_set(paths, SIZE, cache)
+
+    def no_stacking(*args, **kwargs):
+        raise AssertionError("a cache hit stacked the images one by one")
+
+    monkeypatch.setattr(np, "stack", no_stacking)
+    again, hit = cached_image_set(paths, SIZE, cache)
+    assert hit and again.paths == fresh.paths and again.pixels.flags.c_contiguous
+    np.testing.assert_array_equal(again.pixels, fresh.pixels)

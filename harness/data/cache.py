@@ -67,6 +67,22 @@ class ImageSet:
     skipped: list[tuple[Path, str]]
     skipped_sha256: list[str]  # the skipped files' content hashes, so a fixed file is decoded afresh
 
+    def subset(self, paths: list[Path]) -> ImageSet:
+        """The set of ``paths`` (each one of this set's files), in their order, without copying the
+        pixels when they are all of this set's images in its order (a cache hit)."""
+        kept = {path: i for i, path in enumerate(self.paths)}
+        skipped = {path: i for i, (path, _) in enumerate(self.skipped)}
+        rows = [kept[path] for path in paths if path in kept]
+        others = [skipped[path] for path in paths if path not in kept]
+        return ImageSet(
+            pixels=self.pixels if rows == list(range(len(self.paths))) else self.pixels[rows],
+            paths=[self.paths[i] for i in rows],
+            content_sha256=[self.content_sha256[i] for i in rows],
+            pixel_sha256=[self.pixel_sha256[i] for i in rows],
+            skipped=[self.skipped[i] for i in others],
+            skipped_sha256=[self.skipped_sha256[i] for i in others],
+        )
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -175,9 +191,9 @@ def payload_sha256(arrays: dict[str, np.ndarray]) -> str:
     """A hash over every array of an entry (name, type, shape and bytes)."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
+        array = np.ascontiguousarray(arrays[name])  # no copy: stored and loaded arrays are contiguous
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-        digest.update(array.tobytes())
+        digest.update(array.data)  # the buffer itself, not a copy of it
     return digest.hexdigest()
 
 
@@ -315,42 +331,46 @@ class DrawCache:
     label: str = ""
     warn: Warn = python_warning
     file: Path | None = field(default=None, init=False)  # named at the first ``decode``
-    stored: dict[Path, Outcome] = field(default_factory=dict, init=False)
+    entry: ImageSet | None = field(default=None, init=False)  # what the entry holds, once read
+    stored: dict[Path, Outcome] = field(default_factory=dict, init=False)  # the same, file by file
     used: list[ImageSet] = field(default_factory=list, init=False)
     fresh: int = field(default=0, init=False)  # files decoded afresh (not from the entry)
 
     def __post_init__(self) -> None:
         self.limit = cache_limit_bytes() if self.cache_dir else 0  # a bad setting is an error before any work
 
-    def read(self, file: Path) -> dict[Path, Outcome]:
+    def read(self, file: Path) -> ImageSet | None:
         if not file.exists():
-            return {}
+            return None
         try:
             stored = load(file)
         except Exception as error:  # torn, emptied, rewritten or foreign: whatever it is, it is a miss
             self.warn(f"decode cache entry {file} cannot be read ({type(error).__name__}: {error}); decoding afresh")
-            return {}
+            return None
         with contextlib.suppress(OSError):
             os.utime(file)  # recently used: evicted last
-        return {outcome.path: outcome for outcome in outcomes_of(stored)}
+        return stored
 
     def decode(self, paths: list[Path]) -> ImageSet:
         """The set of ``paths`` (in their order): stored files whose bytes are unchanged, the others decoded."""
         if self.file is None and self.cache_dir is not None:
             self.file = self.cache_dir / entry_name(paths, self.image_size)
-            self.stored = self.read(self.file)
-        found: dict[Path, Outcome] = {}
-        for path in paths:
-            stored = self.stored.get(path)
-            if stored is not None and stored.content_sha256 == content_sha256(path):
-                found[path] = stored
+            self.entry = self.read(self.file)
+            self.stored = {outcome.path: outcome for outcome in outcomes_of(self.entry)} if self.entry else {}
+        found = {
+            path: self.stored[path]
+            for path in paths
+            if path in self.stored and self.stored[path].content_sha256 == content_sha256(path)
+        }
         missing = [path for path in paths if path not in found]
-        if missing:
+        if not missing and self.entry is not None:
+            images = self.entry.subset(paths)  # every file from the entry: its arrays as they are
+        else:
             found |= {
                 path: decode_outcome(path, self.image_size) for path in self.progress(missing, self.label, len(missing))
             }
+            images = image_set([found[path] for path in paths], self.image_size)
         self.fresh += len(missing)
-        images = image_set([found[path] for path in paths], self.image_size)
         self.used.append(images)
         return images
 
