@@ -671,6 +671,27 @@ def test_lfw_missing_warns_nothing_and_leaves_no_empty_lfw_home(tmp_path, cache,
     assert [str(w.message) for w in caught] == [] and list(home.iterdir()) == []
 
 
+def test_lfw_missing_removes_only_the_folders_the_fetch_created_and_hides_only_its_retries(
+    tmp_path, cache, monkeypatch
+):
+    def offline(*args, **kwargs):
+        warnings.warn("a library's own warning while connecting", stacklevel=1)
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    monkeypatch.setattr(socket, "getaddrinfo", offline)  # the first call of a download, where there is no DNS
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "x" / "new"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(HarnessError) as excinfo:
+            load_dataset(DataConfig(dataset="lfw", cache_dir=str(cache)))
+    assert str(tmp_path / "x" / "new" / "lfw_home") in one_line_error(excinfo)
+    assert not (tmp_path / "x").exists()  # neither folder existed before: both go
+    messages = {str(w.message) for w in caught}
+    assert "a library's own warning while connecting" in messages
+    assert not any(message.startswith("Retry downloading") for message in messages)
+
+
 def test_lfw_default_actors_are_the_three_largest_and_not_negatives(lfw_home, cache):
     dataset = load_dataset(
         DataConfig(

@@ -6,6 +6,7 @@ sorted, so that what is drawn never depends on filesystem order.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import warnings
@@ -158,21 +159,27 @@ def folder_catalog(data_dir: Path, negatives_dir: str, actors: list[str] | None)
 
 
 def lfw_folder(data_home: Path | None) -> Path:
-    """The LFW image folder, downloaded by scikit-learn's fetcher if it is not cached yet."""
-    from sklearn.datasets import get_data_home
+    """The LFW image folder, downloaded by scikit-learn's fetcher if it is not cached yet.
+
+    The data home is scikit-learn's (``data_home``, else ``$SCIKIT_LEARN_DATA``, else
+    ``~/scikit_learn_data``). When the download fails, the folders the fetcher created for it are
+    removed again where they stayed empty; folders that existed before are left as they were.
+    """
     from sklearn.datasets._lfw import _check_fetch_lfw
 
-    home = Path(get_data_home(str(data_home) if data_home else None))
-    created = not (home / "lfw_home").exists()
+    home = Path(os.path.expanduser(data_home or os.environ.get("SCIKIT_LEARN_DATA", "~/scikit_learn_data")))
+    lfw_home = home / "lfw_home"
+    missing = [folder for folder in (lfw_home, home, *home.parents) if not folder.exists()]  # deepest first
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # its "Retry downloading" lines; the error below says it all
+            warnings.filterwarnings("ignore", message="Retry downloading")  # its retries; the error below says it all
             _, folder = _check_fetch_lfw(data_home=str(home), funneled=True, download_if_missing=True)
     except Exception as error:  # any network or archive failure means the same to the user
-        if created and (home / "lfw_home").is_dir() and not any((home / "lfw_home").iterdir()):
-            (home / "lfw_home").rmdir()  # the fetcher made it, and nothing came
+        for created in missing:
+            with contextlib.suppress(OSError):  # not empty (something came), or not ours to remove
+                created.rmdir()
         raise HarnessError(
-            f"LFW is not in {home / 'lfw_home'} and could not be downloaded ({type(error).__name__}); "
+            f"LFW is not in {lfw_home} and could not be downloaded ({type(error).__name__}); "
             "point --data-home or SCIKIT_LEARN_DATA at a folder holding lfw_home/, "
             "or use --dataset folder"
         ) from None
