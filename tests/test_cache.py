@@ -233,3 +233,56 @@ def test_an_entry_rewritten_whole_is_a_miss_and_the_fingerprint_comes_from_the_f
     np.testing.assert_array_equal(alice.pixels[0], original_pipeline(alice.paths[0], SIZE))
     assert after.fingerprint == before.fingerprint
     assert len(warnings) == 3 and all("checksum" in line and "decoding afresh" in line for line in warnings)
+
+
+# --- issue 18c: a cache inside the data, entries that are folders, a blank HARNESS_CACHE_DIR ----------
+
+
+@pytest.mark.parametrize("where", ["--cache-dir", "HARNESS_CACHE_DIR"])
+def test_a_cache_inside_the_data_directory_is_refused_before_any_work(faces, monkeypatch, where):
+    inside = faces / "otherActors" / "cache"
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(inside if where == "HARNESS_CACHE_DIR" else faces / "unused"))
+    cache_dir = str(inside) if where == "--cache-dir" else None
+    with pytest.raises(HarnessError) as excinfo:
+        load_dataset(DataConfig(dataset="folder", data_dir=str(faces), cache_dir=cache_dir, image_size=SIZE))
+    message = str(excinfo.value)
+    assert "\n" not in message and f"{inside} ({where}) is inside the data directory {faces}" in message
+    assert not inside.exists() and not (faces / "unused").exists()
+
+
+def test_folders_and_links_named_like_entries_are_not_entries(faces, cache, monkeypatch, tmp_path):
+    cache.mkdir()
+    folder = cache / f"harness-decoded-{'b' * 32}.npz"
+    (folder / "inside").mkdir(parents=True)
+    (tmp_path / "target.npz").write_bytes(b"the user's")
+    (cache / f"harness-decoded-{'c' * 32}.npz").symlink_to(tmp_path / "target.npz")
+    (cache / f".harness-decoded-{'d' * 32}.2147483646.tmp.npz").mkdir()  # named like a dead writer's temporary file
+    monkeypatch.setenv("HARNESS_CACHE_LIMIT_MB", "0")  # eviction removes every entry it may
+    load(faces, cache)
+    assert len(entries(cache)) == 1  # the last one written
+    cleared = CliRunner().invoke(app, ["cache", "clear", "--cache-dir", str(cache)], env={"COLUMNS": "200"})
+    assert cleared.exit_code == 0 and "removed 1 entries" in cleared.output, cleared.output
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [folder.name, f"harness-decoded-{'c' * 32}.npz", f".harness-decoded-{'d' * 32}.2147483646.tmp.npz"]
+    )
+    assert (folder / "inside").is_dir() and (tmp_path / "target.npz").read_bytes() == b"the user's"
+
+
+def test_a_blank_harness_cache_dir_means_unset(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HARNESS_CACHE_DIR", " \t")
+    assert default_cache_dir() == tmp_path / "xdg" / "harness"
+
+
+def test_a_hit_returns_the_entry_s_arrays_without_restacking_them(faces, cache, monkeypatch):
+    """A hit costs hashing the files and loading the entry, not a per-file round trip (np.stack copies)."""
+    paths = list_files(faces / "Alice")
+    fresh, _ = cached_image_set(paths, SIZE, cache)
+
+    def no_stacking(*args, **kwargs):
+        raise AssertionError("a cache hit stacked the images one by one")
+
+    monkeypatch.setattr(np, "stack", no_stacking)
+    again, hit = cached_image_set(paths, SIZE, cache)
+    assert hit and again.paths == fresh.paths and again.pixels.flags.c_contiguous
+    np.testing.assert_array_equal(again.pixels, fresh.pixels)

@@ -574,6 +574,38 @@ def test_images_in_a_symlinked_sub_folder_are_used_and_a_link_loop_ends(tmp_path
     assert {path.parent for path in alice} == {root / "Alice" / "photos"}
 
 
+def test_links_to_the_data_root_above_it_or_into_another_class_are_refused_with_a_warning(tmp_path, cache):
+    root = make_folder_dataset(tmp_path / "faces", {"Alice": 12, "Bob": 12}, 12)
+    alice = root / "Alice"
+    (alice / "up").symlink_to("..", target_is_directory=True)  # would pull every class into Alice
+    (alice / "everything").symlink_to("/", target_is_directory=True)  # would walk the filesystem
+    (alice / "bobs").symlink_to(root / "Bob", target_is_directory=True)  # Bob's images as Alice's
+    (alice / "bob.png").symlink_to(root / "Bob" / "img_000.png")
+    warnings: list[str] = []
+    dataset = load_dataset(config(root, cache), warn=warnings.append)
+    assert len(dataset.positives["Alice"].paths) == 12
+    assert {path.parent for path in dataset.positives["Alice"].paths} == {alice}
+    assert sorted(path.name for path, _ in dataset.skipped) == ["bob.png", "bobs", "everything", "up"]
+    reasons = dict(dataset.skipped)
+    assert "data directory or a folder above it" in reasons[alice / "up"] and str(root) in reasons[alice / "up"]
+    assert "data directory or a folder above it (to /)" in reasons[alice / "everything"]
+    assert "into another folder" in reasons[alice / "bobs"] and "into another folder" in reasons[alice / "bob.png"]
+    assert len(warnings) == 4 and all(line.startswith(f"skipped {alice}") for line in warnings), warnings
+
+
+def test_a_negatives_folder_linked_to_the_data_root_is_refused(tmp_path, cache):
+    root = make_folder_dataset(tmp_path / "faces", {"Alice": 12, "Bob": 12}, 12)
+    (root / "self").symlink_to(".", target_is_directory=True)
+    warnings: list[str] = []
+    with pytest.raises(HarnessError) as excinfo:
+        load_dataset(config(root, cache, negatives_dir="self"), warn=warnings.append)
+    assert "only 0 usable images in the negative pool (0 files, 1 skipped" in one_line_error(excinfo)
+    assert warnings == [
+        f"skipped {root / 'self'}: is a symbolic link to the data directory or a folder above it "
+        f"(to {root}); remove the link"
+    ]
+
+
 # --- the CLI -----------------------------------------------------------------------------------
 
 
@@ -637,6 +669,27 @@ def test_lfw_missing_warns_nothing_and_leaves_no_empty_lfw_home(tmp_path, cache,
             load_dataset(DataConfig(dataset="lfw", data_home=str(home), cache_dir=str(cache)))
     assert str(home / "lfw_home") in one_line_error(excinfo)
     assert [str(w.message) for w in caught] == [] and list(home.iterdir()) == []
+
+
+def test_lfw_missing_removes_only_the_folders_the_fetch_created_and_hides_only_its_retries(
+    tmp_path, cache, monkeypatch
+):
+    def offline(*args, **kwargs):
+        warnings.warn("a library's own warning while connecting", stacklevel=1)
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    monkeypatch.setattr(socket, "getaddrinfo", offline)  # the first call of a download, where there is no DNS
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "x" / "new"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(HarnessError) as excinfo:
+            load_dataset(DataConfig(dataset="lfw", cache_dir=str(cache)))
+    assert str(tmp_path / "x" / "new" / "lfw_home") in one_line_error(excinfo)
+    assert not (tmp_path / "x").exists()  # neither folder existed before: both go
+    messages = {str(w.message) for w in caught}
+    assert "a library's own warning while connecting" in messages
+    assert not any(message.startswith("Retry downloading") for message in messages)
 
 
 def test_lfw_default_actors_are_the_three_largest_and_not_negatives(lfw_home, cache):

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable
@@ -65,6 +66,22 @@ class ImageSet:
     pixel_sha256: list[str]
     skipped: list[tuple[Path, str]]
     skipped_sha256: list[str]  # the skipped files' content hashes, so a fixed file is decoded afresh
+
+    def subset(self, paths: list[Path]) -> ImageSet:
+        """The set of ``paths`` (each one of this set's files), in their order, without copying the
+        pixels when they are all of this set's images in its order (a cache hit)."""
+        kept = {path: i for i, path in enumerate(self.paths)}
+        skipped = {path: i for i, (path, _) in enumerate(self.skipped)}
+        rows = [kept[path] for path in paths if path in kept]
+        others = [skipped[path] for path in paths if path not in kept]
+        return ImageSet(
+            pixels=self.pixels if rows == list(range(len(self.paths))) else self.pixels[rows],
+            paths=[self.paths[i] for i in rows],
+            content_sha256=[self.content_sha256[i] for i in rows],
+            pixel_sha256=[self.pixel_sha256[i] for i in rows],
+            skipped=[self.skipped[i] for i in others],
+            skipped_sha256=[self.skipped_sha256[i] for i in others],
+        )
 
 
 @dataclass(frozen=True)
@@ -115,12 +132,28 @@ def combined(parts: list[ImageSet]) -> ImageSet:
     return image_set(outcomes, parts[0].pixels.shape[1])
 
 
+def from_environment() -> bool:
+    """Whether ``HARNESS_CACHE_DIR`` is set and not blank (a blank one, even ``" "``, means unset)."""
+    return bool(os.environ.get("HARNESS_CACHE_DIR", "").strip())
+
+
 def default_cache_dir() -> Path:
-    """``HARNESS_CACHE_DIR`` (set and not empty), else ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``."""
-    if os.environ.get("HARNESS_CACHE_DIR"):
+    """``HARNESS_CACHE_DIR`` (set and not blank), else ``$XDG_CACHE_HOME/harness``, else ``~/.cache/harness``."""
+    if from_environment():
         return Path(os.environ["HARNESS_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or Path.home() / ".cache"
     return Path(base) / "harness"
+
+
+def check_outside(cache_dir: Path, data_root: Path, setting: str) -> None:
+    """Refuse a cache inside the data directory (``setting`` says where ``cache_dir`` came from):
+    its entries would be listed as a class's files."""
+    cache, root = os.path.realpath(cache_dir), os.path.realpath(data_root)
+    if os.path.commonpath([cache, root]) == root:
+        raise HarnessError(
+            f"the decode cache {cache_dir} ({setting}) is inside the data directory {data_root}, where its "
+            "entries would be read as images; give --cache-dir or HARNESS_CACHE_DIR a folder outside it"
+        )
 
 
 def cache_limit_bytes() -> int:
@@ -158,9 +191,9 @@ def payload_sha256(arrays: dict[str, np.ndarray]) -> str:
     """A hash over every array of an entry (name, type, shape and bytes)."""
     digest = hashlib.sha256()
     for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
+        array = np.ascontiguousarray(arrays[name])  # no copy: stored and loaded arrays are contiguous
         digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-        digest.update(array.tobytes())
+        digest.update(array.data)  # the buffer itself, not a copy of it
     return digest.hexdigest()
 
 
@@ -199,6 +232,14 @@ def load(file: Path) -> ImageSet:
     )
 
 
+def regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a folder or link): only such files can be the cache's own."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def entries(cache_dir: Path) -> list[tuple[Path, os.stat_result]]:
     """The cache's entries (only files named as this version names them) and their status, least
     recently used first."""
@@ -207,10 +248,11 @@ def entries(cache_dir: Path) -> list[tuple[Path, os.stat_result]]:
         for path in cache_dir.iterdir():
             if ENTRY.fullmatch(path.name):
                 with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
-                    found.append((path, path.stat()))
+                    found.append((path, path.lstat()))
     except OSError:  # no cache yet, or not a directory
         return []
-    return sorted(found, key=lambda entry: entry[1].st_mtime_ns)
+    owned = [(path, status) for path, status in found if stat.S_ISREG(status.st_mode)]  # no folder or link
+    return sorted(owned, key=lambda entry: entry[1].st_mtime_ns)
 
 
 def running(pid: int) -> bool:
@@ -232,7 +274,7 @@ def leftovers(cache_dir: Path) -> list[Path]:
         matches = [(path, WRITING.fullmatch(path.name)) for path in cache_dir.iterdir()]
     except OSError:
         return []
-    return [path for path, match in matches if match and not running(int(match.group(1)))]
+    return [path for path, match in matches if match and regular(path) and not running(int(match.group(1)))]
 
 
 def evict(cache_dir: Path, limit_bytes: int, keep: Path) -> None:
@@ -289,42 +331,46 @@ class DrawCache:
     label: str = ""
     warn: Warn = python_warning
     file: Path | None = field(default=None, init=False)  # named at the first ``decode``
-    stored: dict[Path, Outcome] = field(default_factory=dict, init=False)
+    entry: ImageSet | None = field(default=None, init=False)  # what the entry holds, once read
+    stored: dict[Path, Outcome] = field(default_factory=dict, init=False)  # the same, file by file
     used: list[ImageSet] = field(default_factory=list, init=False)
     fresh: int = field(default=0, init=False)  # files decoded afresh (not from the entry)
 
     def __post_init__(self) -> None:
         self.limit = cache_limit_bytes() if self.cache_dir else 0  # a bad setting is an error before any work
 
-    def read(self, file: Path) -> dict[Path, Outcome]:
+    def read(self, file: Path) -> ImageSet | None:
         if not file.exists():
-            return {}
+            return None
         try:
             stored = load(file)
         except Exception as error:  # torn, emptied, rewritten or foreign: whatever it is, it is a miss
             self.warn(f"decode cache entry {file} cannot be read ({type(error).__name__}: {error}); decoding afresh")
-            return {}
+            return None
         with contextlib.suppress(OSError):
             os.utime(file)  # recently used: evicted last
-        return {outcome.path: outcome for outcome in outcomes_of(stored)}
+        return stored
 
     def decode(self, paths: list[Path]) -> ImageSet:
         """The set of ``paths`` (in their order): stored files whose bytes are unchanged, the others decoded."""
         if self.file is None and self.cache_dir is not None:
             self.file = self.cache_dir / entry_name(paths, self.image_size)
-            self.stored = self.read(self.file)
-        found: dict[Path, Outcome] = {}
-        for path in paths:
-            stored = self.stored.get(path)
-            if stored is not None and stored.content_sha256 == content_sha256(path):
-                found[path] = stored
+            self.entry = self.read(self.file)
+            self.stored = {outcome.path: outcome for outcome in outcomes_of(self.entry)} if self.entry else {}
+        found = {
+            path: self.stored[path]
+            for path in paths
+            if path in self.stored and self.stored[path].content_sha256 == content_sha256(path)
+        }
         missing = [path for path in paths if path not in found]
-        if missing:
+        if not missing and self.entry is not None:
+            images = self.entry.subset(paths)  # every file from the entry: its arrays as they are
+        else:
             found |= {
                 path: decode_outcome(path, self.image_size) for path in self.progress(missing, self.label, len(missing))
             }
+            images = image_set([found[path] for path in paths], self.image_size)
         self.fresh += len(missing)
-        images = image_set([found[path] for path in paths], self.image_size)
         self.used.append(images)
         return images
 
@@ -334,12 +380,11 @@ class DrawCache:
             return
         try:
             save(combined(self.used), self.file)
+            evict(self.file.parent, self.limit, keep=self.file)
         except OSError as error:
             self.warn(
                 f"cannot write the decode cache entry {self.file} ({error.strerror or error}); continuing without it"
             )
-        else:
-            evict(self.file.parent, self.limit, keep=self.file)
 
 
 def cached_image_set(

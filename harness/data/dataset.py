@@ -19,17 +19,18 @@ from harness.data.cache import (
     ImageSet,
     Progress,
     Warn,
+    check_outside,
     combined,
     default_cache_dir,
+    from_environment,
     no_progress,
     python_warning,
     writable_cache_dir,
 )
 from harness.data.images import reason_kind
-from harness.data.sources import Catalog, folder_catalog, lfw_catalog
+from harness.data.sources import NEGATIVES, Catalog, folder_catalog, lfw_catalog
 from harness.errors import HarnessError
 
-NEGATIVES = "negatives"
 SEPARATORS = (">", ",")  # of actors in an order (A>B) and in a list (A,B)
 ID_HASH_CHARS = 12
 NAMED_SKIPS = 5  # skipped files named one by one per class and kind of reason; the rest are counted
@@ -70,11 +71,12 @@ class Dataset:
     duplicates: list[tuple[str, Path, str, Path]]  # (class, path, class, path) with equal pixels
     source: Path
     image_ids: dict[str, list[str]] = field(default_factory=dict)  # per actor and NEGATIVES, as in the sets
+    refused: list[tuple[Path, str]] = field(default_factory=list)  # symbolic links not followed (``list_class``)
 
     @property
     def skipped(self) -> list[tuple[Path, str]]:
         sets = [*self.positives.values(), self.negatives]
-        return [entry for image_set in sets for entry in image_set.skipped]
+        return [*self.refused, *(entry for image_set in sets for entry in image_set.skipped)]
 
 
 def draw_usable(
@@ -217,7 +219,10 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
             raise HarnessError(f"{option} {value} is below the {MIN_IMAGES} usable images every class needs")
     catalog = catalog_for(config)
     check_actor_names(catalog)
-    cache_dir = writable_cache_dir(Path(config.cache_dir) if config.cache_dir else default_cache_dir(), warn)
+    wanted = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    setting = "--cache-dir" if config.cache_dir else "HARNESS_CACHE_DIR" if from_environment() else "the default"
+    check_outside(wanted, catalog.root, setting)
+    cache_dir = writable_cache_dir(wanted, warn)
     candidates = {**catalog.actors, NEGATIVES: catalog.negatives}
     limits = {**{actor: config.max_positives for actor in catalog.actors}, NEGATIVES: config.negatives}
     sets = {}
@@ -225,13 +230,13 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
         draw = DrawCache(cache_dir, config.image_size, progress, f"decoding {label}", warn)
         sets[label] = draw_usable(files, limits[label], config.data_seed, label, draw.decode)
         draw.save()
-        warn_skipped(label, sets[label].skipped, warn)
+        warn_skipped(label, catalog.refused.get(label, []) + sets[label].skipped, warn)
     for label, image_set in sets.items():
         if len(image_set.paths) < MIN_IMAGES:
             where = catalog.root / label if label != NEGATIVES else "the negative pool"
             files = f"{len(candidates[label])} files"
-            if image_set.skipped:
-                files += f", {len(image_set.skipped)} skipped: see the warnings above"
+            if skipped := len(catalog.refused.get(label, [])) + len(image_set.skipped):
+                files += f", {skipped} skipped: see the warnings above"
             raise HarnessError(
                 f"{label}: only {len(image_set.paths)} usable images in {where} ({files}); "
                 f"need at least {MIN_IMAGES}: add images or choose another actor"
@@ -246,4 +251,5 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
         duplicates=find_duplicates({**sets, NEGATIVES: negatives}),
         source=catalog.root,
         image_ids=ids,
+        refused=[entry for label in candidates for entry in catalog.refused.get(label, [])],
     )

@@ -7,7 +7,9 @@ The bytes are read with numpy and decoded with ``cv2.imdecode`` (same decoder an
 Before decoding, the image's size is read from its header (Pillow's lazy ``Image.open`` reads
 only the header; OpenCV has no header-only call), and an image of more than ``MAX_IMAGE_PIXELS``
 is skipped: a 100-byte PNG may claim 10^10 pixels, and a real 20000 x 20000 one decodes to
-gigabytes. Formats Pillow does not know are left to OpenCV's own limit (2^30 pixels).
+gigabytes. Formats Pillow does not know are left to OpenCV's own limit (2^30 pixels). That limit
+(``OPENCV_IO_MAX_IMAGE_PIXELS``) is not lowered instead because OpenCV reads it once, when ``cv2``
+is first imported: set here, it would be ignored wherever ``cv2`` was imported before ``harness``.
 
 A skipped file's reason starts with fixed words (``is empty``, ``cannot be read``...) and puts
 any detail in brackets after them, so that reasons can be counted by kind.
