@@ -248,6 +248,7 @@ def test_cli_report_prints_the_five_claims_and_regenerates_everything(full_run, 
         ("--alpha", "nan", "not in (0, 0.5]"),
         ("--min-effect", "-0.05", "is not > 0"),
         ("--min-effect", "0", "is not > 0"),
+        ("--min-effect", "1e308", "--min-effect 1e+308 is beyond the range of accuracy"),
         ("--metric", "seed", "'seed' is not one of"),
     ],
 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis import Analysis, analyse
-from harness.analysis.validate import read_results
+from harness.analysis.validate import check_min_effect, read_results
 from harness.report import exploratory, matrices, noise, primary, provenance, sequential
 from harness.report.files import read_optional, recorded_metric, write_atomic, write_text
 from harness.report.formatting import jsonable
@@ -85,6 +85,7 @@ def write_report(run_dir: Path, metric: str | None = None, alpha: float = 0.05, 
     primary_metric = recorded or DEFAULT_METRIC
     metric = metric or primary_metric
     a = analyse(df, metric, alpha, min_effect, source=str(path))
+    check_min_effect(min_effect, metric)
     first = headline(metric, primary_metric, recorded is not None)
     lines = (first, *(primary.line(d) for d in a.primary))
 
