@@ -456,8 +456,10 @@ def permute(
     against group-sequential boundaries, until every claim is decided, --max-seeds, or --budget.
     """
     from harness.analysis.sequential import Design
+    from harness.analysis.validate import check_min_effect
 
     fixed = parse_seeds(seeds)
+    check_min_effect(min_effect, str(metric))
     try:
         design = None if fixed else Design(max_seeds, look_every, spending, alpha, min_effect)
     except ValueError as error:
@@ -466,16 +468,18 @@ def permute(
     from harness.estimate import estimate_study
     from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
     from harness.run import open_run
-    from harness.store import check_run_dir, default_run_dir, run_record
+    from harness.store import check_outside, check_run_dir, check_seeds, default_run_dir, run_record
     from harness.study import check_actors, plan
     from harness.train import TrainConfig
 
     count = fixed or max_seeds
+    check_seeds(first_seed, count)
     study = StudyConfig(
         data, TrainConfig(epochs=epochs, precision=precision), tuple(range(first_seed, first_seed + count))
     )
     design_record = design.to_dict() if design else None
     run_dir = out or default_run_dir(study.to_dict() | ({"design": design_record} if design else {}))
+    check_outside(run_dir, data.data_dir)
     check_run_dir(run_dir)
     loaded = load(data)
     check_actors(loaded.actors)

@@ -120,10 +120,89 @@ def check_store(file: Path) -> None:
         )
 
 
+RECORD = ("config.json", "results.sqlite")
+"""What makes a directory a run record: a directory holding neither (nor nothing) is not one."""
+FOLDERS = ("snapshots",)
+FILES = (
+    *RECORD,
+    ".lock",
+    "results.sqlite-journal",
+    "results.csv",
+    "trainings.csv",
+    "sessions.csv",
+    "predictions.parquet",
+    "sequential.json",
+    "report.md",
+    "report.json",
+    "verdicts.csv",
+    "plot_*.png",
+)
+"""The entries a run writes, each of which must be of its kind for the run to end well."""
+
+
+def check_entries(run_dir: Path) -> None:
+    """Refuse, naming it, an entry of the run directory of the wrong type (config.json or .lock a
+    directory, snapshots a file, a seed's snapshot folder a file, a snapshot a directory), which would
+    otherwise end the session in a traceback, some only once every training is done."""
+    wrong = [
+        (path, "a directory", "a file")
+        for pattern in (*FILES, "snapshots/*/*.npz")
+        for path in sorted(run_dir.glob(pattern))
+        if path.is_dir()
+    ] + [
+        (path, "a file", "its folder")
+        for pattern in (*FOLDERS, "snapshots/*")
+        for path in sorted(run_dir.glob(pattern))
+        if path.exists() and not path.is_dir()
+    ]
+    if wrong:
+        path, found, expected = wrong[0]
+        raise HarnessError(
+            f"{path} is {found}, where a run keeps {expected}; move it aside, or pass another --out"
+        )
+
+
+def check_run_record(run_dir: Path) -> None:
+    """Refuse a directory that holds other things and no run record: a run there would replace a
+    results.csv, report.md or plots that some other study wrote, and add its own among the user's files."""
+    present = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")
+    if present and not any((run_dir / name).exists() for name in RECORD):
+        shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+        raise HarnessError(
+            f"--out {run_dir} is not empty and holds no harness run (no {' or '.join(RECORD)}): {shown}; "
+            "pass a new or empty directory, or the run directory of this study"
+        )
+
+
+def check_outside(run_dir: Path, data_dir: str | None) -> None:
+    """Refuse a run directory inside the data directory: its plots would become an actor's images
+    and its snapshots folder an actor of the next study."""
+    if data_dir and run_dir.resolve().is_relative_to(Path(data_dir).resolve()):
+        raise HarnessError(
+            f"--out {run_dir} is inside the data directory {data_dir} (--data-dir): the run's files would be "
+            "read as images; pass an --out outside it"
+        )
+
+
+LARGEST_SEED = 2**63 - 1
+"""SQLite stores integers in 64 bits."""
+
+
+def check_seeds(first: int, count: int) -> None:
+    """Refuse seeds the store cannot hold, before any work."""
+    if first + count - 1 > LARGEST_SEED:
+        raise HarnessError(
+            f"--first-seed {first} with {count} seeds reaches seed {first + count - 1}, beyond {LARGEST_SEED}, "
+            "the largest the results store holds; pass a smaller --first-seed"
+        )
+
+
 def check_run_dir(run_dir: Path) -> None:
     """Everything about RUN_DIR that can be refused before the data is loaded."""
     check_writable(run_dir)
     if run_dir.is_dir():
+        check_entries(run_dir)
+        check_run_record(run_dir)
         read_config(run_dir)
         check_store(run_dir / "results.sqlite")
 
@@ -180,6 +259,11 @@ def write_config(run_dir: Path, record: dict) -> None:
     file = run_dir / "config.json"
     if not file.exists():
         atomic_write(file, json.dumps(record, indent=2, default=str))
+
+
+LONGEST_NAME = 200
+"""Bytes of a node path kept as a snapshot's file name: file systems allow 255, and the temporary
+file that ``replacing`` writes beside it adds about 20."""
 
 
 class Store:
@@ -315,7 +399,11 @@ class Store:
 
     # Snapshots let a resumed run branch from nodes a previous process finished.
     def snapshot_file(self, node: Node) -> Path:
-        return self.snapshots / str(node.seed) / f"{node.name or 'root'}.npz"
+        """``snapshots/<seed>/<A>B>.npz``; a path too long for a file name (long actor names) by its hash."""
+        name = node.name or "root"
+        if len(name.encode()) > LONGEST_NAME:
+            name = f"path-{hashlib.sha256(name.encode()).hexdigest()}"
+        return self.snapshots / str(node.seed) / f"{name}.npz"
 
     def save_snapshot(self, node: Node, weights: list[np.ndarray], optimizer: list[np.ndarray]) -> None:
         file = self.snapshot_file(node)
