@@ -589,7 +589,7 @@ def cache_clear(cache_dir: CacheDirOpt = None) -> None:
 
 
 def main() -> None:
-    """Entry point: a ``HarnessError`` becomes one line on stderr and its exit code (2; 130 for Ctrl-C)."""
+    """Entry point: a ``HarnessError`` becomes one line on stderr and its exit code (2; 130 for Ctrl-C, 143 for SIGTERM)."""
     try:
         app()
     except HarnessError as error:

@@ -2,19 +2,21 @@
 
 Opening refuses, with one line, a directory that cannot be written, is damaged, is in use, or
 holds another study (or was started with another thread count); closing, however the session
-ends, records it in the store and exports the CSV files, so a Ctrl-C loses only the trainings
-in flight and says how to resume.
+ends, records it in the store and exports the CSV files, so a Ctrl-C or a SIGTERM loses only the
+trainings in flight and says how to resume.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import Interrupted
+from harness.errors import Interrupted, Terminated
 from harness.store import Store, check_config, check_run_dir, locked, write_config
 
 
@@ -53,15 +55,38 @@ def open_run(run_dir: Path, record: dict) -> Iterator[Run]:
         store = Store(run_dir)
         write_config(run_dir, record)
         run = Run(run_dir, store, time.time(), len(store.finished()))
-        interrupted = False
+        interrupted: KeyboardInterrupt | None = None
         try:
-            yield run
-        except KeyboardInterrupt:
-            interrupted = True
+            with terminate_as_interrupt():
+                yield run
+        except KeyboardInterrupt as stop:
+            interrupted = stop
         finally:
             try:
                 run.finish(record["dataset"]["actors"])
             finally:
                 store.close()
-    if interrupted:
-        raise Interrupted(f"interrupted; {run.trainings_stored} trainings stored; rerun the same command to resume")
+    if interrupted is not None:
+        raise Interrupted(
+            f"interrupted; {run.trainings_stored} trainings stored; rerun the same command to resume",
+            getattr(interrupted, "signal_number", signal.SIGINT),
+        )
+
+
+@contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """For the duration, SIGTERM raises ``Terminated`` (a KeyboardInterrupt) in the main thread, so
+    a ``kill`` records the session and exports as Ctrl-C does; a second SIGTERM ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signal_number: int, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
