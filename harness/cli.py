@@ -589,9 +589,18 @@ def cache_clear(cache_dir: CacheDirOpt = None) -> None:
 
 
 def main() -> None:
-    """Entry point: a ``HarnessError`` becomes one line on stderr and its exit code (2; 130 for Ctrl-C, 143 for SIGTERM)."""
+    """Entry point: a ``HarnessError`` (or a full disk) becomes one line on stderr and its exit code
+    (2; 130 for Ctrl-C, 143 for SIGTERM)."""
+    from harness.files import disk_full
+
     try:
-        app()
+        try:
+            app()
+        except OSError as error:  # a full disk anywhere (e.g. the report's files) is one line too
+            full = disk_full(error)
+            if full is None:
+                raise
+            raise full from None
     except HarnessError as error:
         err.print(f"{error.prefix}{error}", highlight=False, soft_wrap=True)
         raise SystemExit(error.exit_code) from None

@@ -8,6 +8,10 @@ class HarnessError(Exception):
     prefix = "error: "
 
 
+class DiskFull(HarnessError):
+    """A write failed for lack of space: nothing stored is lost, and the same command resumes."""
+
+
 class Interrupted(HarnessError):
     """Ctrl-C or SIGTERM during a study: what finished is stored, and the message says how to resume.
 

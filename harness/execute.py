@@ -8,6 +8,7 @@ The driver (``run_study``) is the only writer of the store; workers only compute
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import multiprocessing
 import os
 import time
@@ -20,6 +21,7 @@ import pandas as pd
 from harness.data import DataConfig, Dataset, make_split, stage_arrays, stage_ids
 from harness.errors import HarnessError
 from harness.metrics import score
+from harness.store import Structure, structure_of
 from harness.study import Node, children, init_sequence, node_sequence, plan, split_sequence
 from harness.train import (
     Learner,
@@ -97,6 +99,14 @@ def run_node(
     has_children = 0 < len(node.path) < len(dataset.actors)
     snapshot = lrn.snapshot() if has_children else None
     return NodeResult(node, evaluations, n_train, seconds, snapshot, pd.concat(predictions, ignore_index=True))
+
+
+@functools.cache
+def state_structure(image_size: int, precision: str) -> Structure:
+    """The shapes and dtypes of a node's state in this study's model (weights, then optimizer
+    variables), which a stored snapshot must have to be loaded (a file of another model is lost)."""
+    lrn = learner(image_size, precision)
+    return structure_of(lrn.model.get_weights()), structure_of(lrn.fresh_optimizer)
 
 
 # Local processes get the dataset once, at start-up, instead of with every task.
@@ -273,13 +283,14 @@ def run_study(
         if parent in memory:
             return True, memory[parent]
         if parent in done and parent not in rebuild:
-            stored = store.load_snapshot(parent)
+            stored = store.load_snapshot(parent, state_structure(config.data.image_size, config.train.precision))
             if stored is not None:
                 memory[parent] = Snapshot(*stored)
                 return True, memory[parent]
             file = store.snapshot_file(parent)
+            problem = "unreadable or not this model's state" if file.exists() else "missing"
             on_warning(
-                f"snapshot {file} is {'unreadable' if file.exists() else 'missing'}; retraining {parent.name} "
+                f"snapshot {file} is {problem}; retraining {parent.name} "
                 f"(seed {parent.seed}) from its nearest stored ancestor, which gives the same result"
             )
             rebuild.add(parent)

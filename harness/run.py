@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import Interrupted, Terminated
+from harness.errors import DiskFull, Interrupted, Terminated
 from harness.store import Store, check_config, check_run_dir, locked, write_config
 
 
@@ -56,16 +56,23 @@ def open_run(run_dir: Path, record: dict) -> Iterator[Run]:
         write_config(run_dir, record)
         run = Run(run_dir, store, time.time(), len(store.finished()))
         interrupted: KeyboardInterrupt | None = None
+        failure: BaseException | None = None
         try:
             with terminate_as_interrupt():
                 yield run
         except KeyboardInterrupt as stop:
             interrupted = stop
+        except BaseException as error:
+            failure = error
+        try:
+            run.finish(record["dataset"]["actors"])
+        except DiskFull:
+            if failure is None:
+                raise
         finally:
-            try:
-                run.finish(record["dataset"]["actors"])
-            finally:
-                store.close()
+            store.close()
+    if failure is not None:
+        raise failure  # the first fault, not the full disk that also stopped the exports after it
     if interrupted is not None:
         raise Interrupted(
             f"interrupted; {run.trainings_stored} trainings stored; rerun the same command to resume",

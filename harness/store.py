@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.files import atomic_write, remove_leftovers, replacing
+from harness.files import atomic_write, disk_full, remove_leftovers, replacing
 from harness.schema import METRICS
 from harness.study import Node, conditions
 
@@ -157,9 +157,7 @@ def check_entries(run_dir: Path) -> None:
     ]
     if wrong:
         path, found, expected = wrong[0]
-        raise HarnessError(
-            f"{path} is {found}, where a run keeps {expected}; move it aside, or pass another --out"
-        )
+        raise HarnessError(f"{path} is {found}, where a run keeps {expected}; move it aside, or pass another --out")
 
 
 def check_run_record(run_dir: Path) -> None:
@@ -261,6 +259,14 @@ def write_config(run_dir: Path, record: dict) -> None:
         atomic_write(file, json.dumps(record, indent=2, default=str))
 
 
+Structure = tuple[tuple[tuple[tuple[int, ...], str], ...], ...]
+"""(shape, dtype) of every weight array and of every optimizer variable: what a snapshot must match."""
+
+
+def structure_of(arrays: list[np.ndarray]) -> tuple[tuple[tuple[int, ...], str], ...]:
+    return tuple((tuple(a.shape), str(a.dtype)) for a in arrays)
+
+
 LONGEST_NAME = 200
 """Bytes of a node path kept as a snapshot's file name: file systems allow 255, and the temporary
 file that ``replacing`` writes beside it adds about 20."""
@@ -275,13 +281,25 @@ class Store:
         check_store(run_dir / "results.sqlite")
         remove_leftovers(run_dir)
         self.db = sqlite3.connect(run_dir / "results.sqlite")
-        self.db.executescript(SCHEMA)
+        with self.transaction():
+            self.db.executescript(SCHEMA)
         self.add_missing_metric_columns()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction (rolled back when the block fails); a full disk as one ``DiskFull`` line."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.OperationalError as error:
+            if full := disk_full(error, self.run_dir / "results.sqlite"):
+                raise full from None
+            raise
 
     def add_missing_metric_columns(self) -> None:
         """A store from an older harness lacks newer metric columns: add them (empty for its rows)."""
         present = {row[1] for row in self.db.execute("PRAGMA table_info(evaluations)")}
-        with self.db:
+        with self.transaction():
             for metric in METRICS:
                 if metric not in present:
                     self.db.execute(f"ALTER TABLE evaluations ADD COLUMN {metric} REAL")
@@ -316,7 +334,7 @@ class Store:
     ) -> None:
         """Store one node's training record, its evaluations and its per-image predictions in one transaction."""
         rate = n_train / seconds if seconds > 0 else None
-        with self.db:
+        with self.transaction():
             self.db.execute(
                 "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -353,7 +371,7 @@ class Store:
         """One sequential look (every claim tested at it, with ``LOOK_COLUMNS``) in one transaction;
         a look is recorded once and never replaced."""
         recorded = time.time()
-        with self.db:
+        with self.transaction():
             self.db.executemany(
                 f"INSERT INTO looks VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
                 [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in records],
@@ -365,7 +383,7 @@ class Store:
 
     def record_session(self, started: float, run: int, skipped: int) -> None:
         finished = time.time()
-        with self.db:
+        with self.transaction():
             self.db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)", (started, finished, finished - started, run, skipped)
             )
@@ -412,15 +430,21 @@ class Store:
         with replacing(file) as partial:
             np.savez(partial, **arrays)
 
-    def load_snapshot(self, node: Node) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        """The node's weights and optimizer state, or ``None`` when the file is missing or unreadable
-        (the caller then retrains the node, which gives the same state)."""
+    def load_snapshot(
+        self, node: Node, structure: Structure | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """The node's weights and optimizer state, or ``None`` when the file is missing, unreadable,
+        or (given the model's ``structure``) not this model's state: the caller then retrains the
+        node, which gives the same state."""
         try:
             with np.load(self.snapshot_file(node)) as stored:
                 count = lambda prefix: sum(key.startswith(prefix) for key in stored.files)  # noqa: E731
-                return [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+                state = [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
+        if structure is not None and tuple(structure_of(arrays) for arrays in state) != structure:
+            return None
+        return state
 
     def drop_snapshot(self, node: Node) -> None:
         self.snapshot_file(node).unlink(missing_ok=True)

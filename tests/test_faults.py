@@ -3,13 +3,28 @@ model, Dask schedulers without workers or speaking another protocol, and the onl
 
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_auto import auto_args
-from test_permute import harness_process, invoke, stored_trainings, wait_for_trainings
+from test_permute import (
+    baseline,
+    harness_process,
+    invoke,
+    permute_args,
+    results,
+    stored_trainings,
+    wait_for_trainings,
+    wait_until,
+)
+
+__all__ = ["baseline"]  # the uninterrupted run the faulty ones are compared with
 
 pytestmark = pytest.mark.slow
 
@@ -32,3 +47,84 @@ def test_sigterm_is_handled_as_ctrl_c_and_its_session_counts_against_the_budget(
     budget = f"{sessions['wall_seconds'].iloc[0] / 2:.3f}"
     output = invoke(auto_args(lfw_home, run_dir, "--budget", budget)).output
     assert "stopped after 0 seeds: the next look would exceed the budget" in output
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 64 MB file system (tmpfs), where the test can fill every byte; root only."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()})")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write to ``disk`` until no byte is left."""
+    filler = disk / "filler"
+    handle = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (2**16, 1):  # then the last few bytes, one at a time
+            try:
+                while os.write(handle, b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    finally:
+        os.close(handle)
+    return filler
+
+
+def test_a_full_disk_is_one_line_naming_the_path_and_the_rerun_completes_identically(baseline, lfw_home, small_disk):
+    run_dir = small_disk / "run"
+    process = harness_process(permute_args(lfw_home, run_dir))
+    wait_for_trainings(run_dir, 4, process)
+    filler = fill(small_disk)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr, stderr
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: the disk is full: writing {run_dir}/") and " MB free there" in line, stderr
+    assert "rerun the same command" in line
+    stored = stored_trainings(run_dir)
+    assert stored >= 4
+
+    filler.unlink()
+    invoke(permute_args(lfw_home, run_dir))
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == len(pd.read_csv(baseline / "trainings.csv"))
+    assert os.listdir(small_disk) == ["run"]
+
+
+def test_a_readable_snapshot_of_another_model_is_a_lost_snapshot(baseline, lfw_home, tmp_path):
+    """kill -9 while depth-2 snapshots exist; replace the depth-1 ones by an .npz of other arrays and
+    give the depth-2 ones a weight of the wrong shape: each is named, retrained, and the study ends
+    as an uninterrupted run (before: a Keras set_weights traceback on every rerun)."""
+    run_dir = tmp_path / "foreign-snapshots"
+    process = harness_process(permute_args(lfw_home, run_dir))
+    stored = lambda: [f for f in (run_dir / "snapshots").rglob("*.npz") if ".tmp" not in f.name]  # noqa: E731
+    wait_until(lambda: any(">" in f.name for f in stored()), process, poll=0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    files = stored()
+    for file in files:
+        if ">" in file.name:
+            with np.load(file) as stored:
+                arrays = dict(stored)
+            arrays["w0"] = arrays["w0"][..., :1]
+            np.savez(file, **arrays)
+        else:
+            np.savez(file, weights=np.zeros(3))
+    assert any(">" not in f.name for f in files) and any(">" in f.name for f in files)
+
+    with sqlite3.connect(run_dir / "results.sqlite") as db:
+        finished = {f"{seed}/{path}.npz" for seed, path in db.execute("SELECT seed, path FROM trainings")}
+    lost = [f for f in files if f"{f.parent.name}/{f.name}" in finished]  # a node not stored is simply run
+    assert lost
+
+    output = invoke(permute_args(lfw_home, run_dir)).output
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+    for file in lost:
+        assert f"warning: snapshot {file} is unreadable or not this model's state" in output, output
