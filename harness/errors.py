@@ -13,16 +13,15 @@ class DiskFull(HarnessError):
 
 
 class Interrupted(HarnessError):
-    """Ctrl-C or SIGTERM during a study: what finished is stored, and the message says how to resume.
+    """A study stopped before its end (Ctrl-C, SIGTERM, no Dask worker left): what finished is
+    stored, and the message says how to resume. Its exit code is the shell's for a signal (130
+    for SIGINT, 143 for SIGTERM), else 2."""
 
-    The exit code is the shell's for the signal: 130 for SIGINT, 143 for SIGTERM."""
-
-    exit_code = 130
     prefix = ""
 
-    def __init__(self, message: str, signal_number: int = 2):
+    def __init__(self, message: str, exit_code: int = 130):
         super().__init__(message)
-        self.exit_code = 128 + signal_number
+        self.exit_code = exit_code
 
 
 class Terminated(KeyboardInterrupt):
@@ -30,3 +29,8 @@ class Terminated(KeyboardInterrupt):
     takes the path Ctrl-C takes."""
 
     signal_number = 15
+
+
+class WorkersLost(Exception):
+    """The Dask scheduler has had no worker for too long (the last one lost, none joined): the
+    study stops as an interrupted one does."""

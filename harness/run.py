@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import DiskFull, Interrupted, Terminated
+from harness.errors import DiskFull, HarnessError, Interrupted, Terminated, WorkersLost
 from harness.store import Store, check_config, check_run_dir, locked, write_config
 
 
@@ -48,19 +48,20 @@ class Run:
 @contextmanager
 def open_run(run_dir: Path, record: dict) -> Iterator[Run]:
     """Lock RUN_DIR, check it holds this study (``record`` is what config.json holds), open its
-    store; on exit record the session and export, and turn Ctrl-C into ``Interrupted``."""
+    store; on exit record the session and export, and turn Ctrl-C, SIGTERM and the loss of every
+    Dask worker into ``Interrupted``."""
     check_run_dir(run_dir)
     with locked(run_dir):
         check_config(run_dir, record)
         store = Store(run_dir)
         write_config(run_dir, record)
         run = Run(run_dir, store, time.time(), len(store.finished()))
-        interrupted: KeyboardInterrupt | None = None
+        interrupted: KeyboardInterrupt | WorkersLost | None = None
         failure: BaseException | None = None
         try:
             with terminate_as_interrupt():
                 yield run
-        except KeyboardInterrupt as stop:
+        except (KeyboardInterrupt, WorkersLost) as stop:
             interrupted = stop
         except BaseException as error:
             failure = error
@@ -74,10 +75,10 @@ def open_run(run_dir: Path, record: dict) -> Iterator[Run]:
     if failure is not None:
         raise failure  # the first fault, not the full disk that also stopped the exports after it
     if interrupted is not None:
-        raise Interrupted(
-            f"interrupted; {run.trainings_stored} trainings stored; rerun the same command to resume",
-            getattr(interrupted, "signal_number", signal.SIGINT),
-        )
+        resume = f"interrupted; {run.trainings_stored} trainings stored; rerun the same command to resume"
+        if isinstance(interrupted, WorkersLost):
+            raise Interrupted(f"{interrupted}; {resume}", HarnessError.exit_code)
+        raise Interrupted(resume, 128 + getattr(interrupted, "signal_number", signal.SIGINT))
 
 
 @contextmanager

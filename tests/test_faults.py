@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,8 @@ from test_permute import (
     wait_for_trainings,
     wait_until,
 )
+
+from harness.execute import SCHEDULER_TIMEOUT_S, WORKERS_TIMEOUT_S
 
 __all__ = ["baseline"]  # the uninterrupted run the faulty ones are compared with
 
@@ -128,3 +133,88 @@ def test_a_readable_snapshot_of_another_model_is_a_lost_snapshot(baseline, lfw_h
     pd.testing.assert_frame_equal(results(run_dir), results(baseline))
     for file in lost:
         assert f"warning: snapshot {file} is unreadable or not this model's state" in output, output
+
+
+def one_line_within_the_bound(args: list[str]) -> str:
+    """Run permute in a real process; return its last stderr line, asserting exit 2 within the
+    documented bound (plus start-up and data loading)."""
+    started = time.monotonic()
+    process = harness_process(args)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2, stderr
+    assert time.monotonic() - started < SCHEDULER_TIMEOUT_S + WORKERS_TIMEOUT_S + 60
+    assert "Traceback" not in stderr, stderr
+    return stderr.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def cluster():
+    """A real LocalCluster with one worker process under a nanny (which restarts a killed worker)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    yield cluster, client
+    try:
+        client.close()
+        cluster.close(timeout=10)
+    except Exception:  # noqa: BLE001 - a test may have killed the nanny itself
+        pass
+
+
+def test_a_scheduler_without_workers_is_one_line_within_the_bound(lfw_home, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as empty:
+        line = one_line_within_the_bound(
+            permute_args(lfw_home, tmp_path / "run", "--scheduler", empty.scheduler_address)
+        )
+    assert line.startswith(f"error: --scheduler {empty.scheduler_address}: the scheduler has no workers"), line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_port_that_does_not_speak_dask_is_one_line_within_the_bound(lfw_home, tmp_path):
+    """It accepts the connection and never answers (before: permute hung with no output)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    threading.Thread(target=lambda: accepted.extend(server.accept() for _ in range(99)), daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    line = one_line_within_the_bound(permute_args(lfw_home, tmp_path / "run", "--scheduler", address))
+    assert line.startswith(f"error: --scheduler {address}: the port accepted a connection but gave no Dask answer")
+    assert accepted and not (tmp_path / "run").exists()
+    server.close()
+
+
+def test_the_only_dask_worker_lost_is_survived_when_another_joins(baseline, lfw_home, tmp_path, cluster):
+    """The nanny starts a new worker a few seconds after the kill; the dataset reaches it with the
+    plugin (a scattered dataset died with the only worker that held it)."""
+    cluster, client = cluster
+    run_dir = tmp_path / "dask-only-worker"
+    process = harness_process(permute_args(lfw_home, run_dir, "--scheduler", cluster.scheduler_address))
+    wait_for_trainings(run_dir, 4, process)
+    (victim,) = client.run(os.getpid).values()
+    os.kill(victim, signal.SIGKILL)
+    assert process.wait(timeout=600) == 0, process.stderr.read()
+    pd.testing.assert_frame_equal(results(run_dir), results(baseline))
+
+
+def test_the_only_dask_worker_lost_for_good_is_interrupted_with_what_finished_stored(lfw_home, tmp_path, cluster):
+    cluster, client = cluster
+    run_dir = tmp_path / "dask-no-worker"
+    process = harness_process(permute_args(lfw_home, run_dir, "--scheduler", cluster.scheduler_address))
+    wait_for_trainings(run_dir, 4, process)
+    (nanny,) = client.run(os.getppid).values()
+    (worker,) = client.run(os.getpid).values()
+    os.kill(nanny, signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=300)
+    assert time.monotonic() - started < WORKERS_TIMEOUT_S + 30
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    stored = stored_trainings(run_dir)
+    line = stderr.strip().splitlines()[-1]
+    assert line == (
+        f"the Dask scheduler has had no worker for {WORKERS_TIMEOUT_S} s; interrupted; {stored} trainings stored; "
+        "rerun the same command to resume"
+    ), stderr
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == stored and len(pd.read_csv(run_dir / "sessions.csv")) == 1
