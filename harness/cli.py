@@ -503,8 +503,10 @@ def permute(
     against group-sequential boundaries, until every claim is decided, --max-seeds, or --budget.
     """
     from harness.analysis.sequential import Design
+    from harness.analysis.validate import check_min_effect
 
     fixed = parse_seeds(seeds)
+    check_min_effect(min_effect, str(metric))
     try:
         design = None if fixed else Design(max_seeds, look_every, spending, alpha, min_effect, q5_max_seeds)
     except ValueError as error:
@@ -515,16 +517,18 @@ def permute(
     from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
     from harness.run import open_run
     from harness.settings import Settings
-    from harness.store import check_run_dir, default_run_dir, run_record
+    from harness.store import check_outside, check_run_dir, check_seeds, default_run_dir, run_record
     from harness.study import check_actors, plan
     from harness.train import TrainConfig
 
     count = fixed or max(design.looks)
+    check_seeds(first_seed, count)
     model_info = checked_model(model, data.image_size, precision, processes=1 if scheduler else workers)
     train = TrainConfig(epochs=epochs, precision=precision, model=model_info.spec)
     study = StudyConfig(data, train, tuple(range(first_seed, first_seed + count)))
     design_record = design.to_dict() if design else None
     run_dir = out or default_run_dir(study.to_dict() | ({"design": design_record} if design else {}))
+    check_outside(run_dir, data.data_dir)
     check_run_dir(run_dir)
     loaded = load(data)
     check_actors(loaded.actors)
@@ -680,10 +684,19 @@ def plain_output() -> None:
 
 
 def main() -> None:
-    """Entry point: a ``HarnessError`` becomes one line on stderr and its exit code (2; 130 for Ctrl-C)."""
+    """Entry point: a ``HarnessError`` (or a full disk) becomes one line on stderr and its exit code
+    (2; 130 for Ctrl-C, 143 for SIGTERM)."""
+    from harness.files import disk_full
+
     plain_output()
     try:
-        app()
+        try:
+            app()
+        except OSError as error:  # a full disk anywhere (e.g. the report's files) is one line too
+            full = disk_full(error)
+            if full is None:
+                raise
+            raise full from None
     except HarnessError as error:
         err.print(f"{error.prefix}{error}", highlight=False, soft_wrap=True)
         raise SystemExit(error.exit_code) from None

@@ -8,18 +8,22 @@ The driver (``run_study``) is the only writer of the store; workers only compute
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import multiprocessing
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import pandas as pd
+from distributed import WorkerPlugin
 
 from harness.data import DataConfig, Dataset, make_split, stage_arrays, stage_ids
-from harness.errors import HarnessError
+from harness.errors import HarnessError, WorkersLost
 from harness.metrics import score
+from harness.store import Structure, structure_of
 from harness.study import Node, children, init_sequence, node_sequence, plan, split_sequence
 from harness.train import (
     Learner,
@@ -100,6 +104,14 @@ def run_node(
     return NodeResult(node, evaluations, n_train, seconds, snapshot, pd.concat(predictions, ignore_index=True))
 
 
+@functools.cache
+def state_structure(image_size: int, precision: str) -> Structure:
+    """The shapes and dtypes of a node's state in this study's model (weights, then optimizer
+    variables), which a stored snapshot must have to be loaded (a file of another model is lost)."""
+    lrn = learner(image_size, precision)
+    return structure_of(lrn.model.get_weights()), structure_of(lrn.fresh_optimizer)
+
+
 # Local processes get the dataset once, at start-up, instead of with every task.
 _worker_dataset: Dataset | None = None
 _worker_threads: int | None = None
@@ -177,39 +189,86 @@ class LocalProcesses(Executor):
         self.pool.shutdown(cancel_futures=True)
 
 
-# How long to try reaching a Dask scheduler before telling the user it is not there.
 SCHEDULER_TIMEOUT_S = 10
+"""How long to try reaching a Dask scheduler and hearing it answer as one, before saying it is not there."""
+WORKERS_TIMEOUT_S = 20
+"""How long a scheduler may have no worker (at the start, or after losing the last one) before the
+study stops: at most ``SCHEDULER_TIMEOUT_S + WORKERS_TIMEOUT_S`` (30 s) to the one line."""
+
+
+class DatasetOnWorkers(WorkerPlugin):
+    """A Dask worker plugin holding the dataset: the scheduler sends it to every worker that joins,
+    so a worker lost mid-study (the only one, even) is survived once another one joins, where a
+    scattered dataset would have died with the worker that held it."""
+
+    def __init__(self, dataset: Dataset, name: str):
+        self.dataset, self.name = dataset, name
+
+    def setup(self, worker) -> None:
+        """Nothing to do: the dataset came with the plugin."""
+
+
+def _run_on_dask(plugin: str, config: StudyConfig, node: Node, parent: Snapshot | None, threads: int) -> NodeResult:
+    from distributed import get_worker
+
+    return run_node(get_worker().plugins[plugin].dataset, config, node, parent, threads)
+
+
+def check_scheduler(address: str) -> None:
+    """One line unless ADDRESS is a Dask scheduler that answers within ``SCHEDULER_TIMEOUT_S``: the
+    Dask client itself waits forever for the handshake of a port that accepts but never speaks Dask."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=SCHEDULER_TIMEOUT_S), SCHEDULER_TIMEOUT_S)
+        await comm.close()
+
+    try:
+        asyncio.run(handshake())
+        return
+    except TimeoutError:
+        problem = f"the port accepted a connection but gave no Dask answer within {SCHEDULER_TIMEOUT_S} s"
+    except OSError as error:
+        problem = f"no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s ({error})"
+    except (ValueError, TypeError) as error:
+        problem = f"is not a scheduler address ({error})"
+    raise HarnessError(
+        f"--scheduler {address}: {problem}; give a running scheduler's address (e.g. tcp://host:8786) "
+        "or leave --scheduler out to train on this machine"
+    )
 
 
 class DaskCluster(Executor):
     """``--scheduler ADDRESS``: the same tasks on a Dask distributed cluster.
 
-    Dask reruns a task whose worker was lost; ``retries`` also covers tasks that raised.
+    Dask reruns a task whose worker was lost; ``retries`` also covers tasks that raised. With no
+    worker for ``WORKERS_TIMEOUT_S``, ``wait`` raises ``WorkersLost`` (what finished is stored).
     """
 
     def __init__(self, dataset: Dataset, address: str, threads: int, retries: int = 3):
         from distributed import Client
 
+        check_scheduler(address)
+        self.client = Client(address, timeout=SCHEDULER_TIMEOUT_S)
         try:
-            self.client = Client(address, timeout=SCHEDULER_TIMEOUT_S)
-        except (OSError, ValueError, TypeError) as error:
-            problem = (
-                f"no Dask scheduler answered within {SCHEDULER_TIMEOUT_S} s"
-                if isinstance(error, OSError)
-                else "is not a scheduler address"
-            )
+            self.client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+        except TimeoutError:
+            self.client.close()
             raise HarnessError(
-                f"--scheduler {address}: {problem} ({error}); give a running scheduler's address "
-                "(e.g. tcp://host:8786) or leave --scheduler out to train on this machine"
+                f"--scheduler {address}: the scheduler has no workers (none joined within {WORKERS_TIMEOUT_S} s); "
+                "start workers (dask worker ADDRESS) or leave --scheduler out to train on this machine"
             ) from None
         self.slots = max(1, sum(self.client.nthreads().values()))
-        self.dataset = self.client.scatter(dataset, broadcast=True)
+        self.plugin = f"harness-dataset-{dataset.fingerprint[:12]}-{uuid.uuid4().hex}"
+        self.client.register_plugin(DatasetOnWorkers(dataset, self.plugin))
         self.threads, self.retries = threads, retries
 
     def submit(self, config: StudyConfig, node: Node, parent: Snapshot | None):
         return self.client.submit(
-            run_node,
-            self.dataset,
+            _run_on_dask,
+            self.plugin,
             config,
             node,
             parent,
@@ -221,9 +280,24 @@ class DaskCluster(Executor):
     def wait(self, futures: list) -> set:
         from distributed import wait
 
-        return wait(futures, return_when="FIRST_COMPLETED").done
+        alone_since = None
+        while True:
+            try:
+                return wait(futures, timeout=1, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                pass
+            if self.client.nthreads():
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since > WORKERS_TIMEOUT_S:
+                raise WorkersLost(f"the Dask scheduler has had no worker for {WORKERS_TIMEOUT_S} s")
 
     def close(self) -> None:
+        try:
+            self.client.unregister_worker_plugin(self.plugin)
+        except Exception:  # noqa: BLE001 - a scheduler or worker already gone has nothing left to remove
+            pass
         self.client.close()
 
 
@@ -277,13 +351,14 @@ def run_study(
         if parent in memory:
             return True, memory[parent]
         if parent in done and parent not in rebuild:
-            stored = store.load_snapshot(parent)
+            stored = store.load_snapshot(parent, state_structure(config.data.image_size, config.train.precision))
             if stored is not None:
                 memory[parent] = Snapshot(*stored)
                 return True, memory[parent]
             file = store.snapshot_file(parent)
+            problem = "unreadable or not this model's state" if file.exists() else "missing"
             on_warning(
-                f"snapshot {file} is {'unreadable' if file.exists() else 'missing'}; retraining {parent.name} "
+                f"snapshot {file} is {problem}; retraining {parent.name} "
                 f"(seed {parent.seed}) from its nearest stored ancestor, which gives the same result"
             )
             rebuild.add(parent)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import DiskFull, HarnessError
 
 TEMPORARY = ".tmp"
 
@@ -24,16 +26,40 @@ def check_output_file(path: Path, option: str) -> None:
         raise HarnessError(f"{option} {path}: {existing} is not writable; choose another path")
 
 
+def disk_full(error: BaseException, path: Path | str | None = None) -> DiskFull | None:
+    """``DiskFull`` naming ``path`` (else the error's file) and the space left, when ``error`` says
+    the disk is full (ENOSPC; SQLite's SQLITE_FULL; pyarrow's "No space left on device"); else None."""
+    full = (
+        getattr(error, "errno", None) == errno.ENOSPC
+        or getattr(error, "sqlite_errorname", None) == "SQLITE_FULL"
+        or "No space left on device" in str(error)
+    )
+    if not full:
+        return None
+    where = Path(path or getattr(error, "filename", None) or ".").absolute()
+    existing = next(p for p in (where, *where.parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    return DiskFull(
+        f"the disk is full: writing {where} failed ({free / 2**20:.1f} MB free there); free some space and "
+        "rerun the same command: everything stored so far is kept and the study resumes where it stopped"
+    )
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same suffix, so writers that infer the format from
-    it still work); once the block succeeds, flush it to disk and rename it over ``path``."""
+    it still work); once the block succeeds, flush it to disk and rename it over ``path``. A full
+    disk leaves ``path`` as it was and raises ``DiskFull`` naming it."""
     temporary = path.with_name(f".{path.stem}.{os.getpid()}{TEMPORARY}{path.suffix}")
     try:
         yield temporary
         with open(temporary, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        if full := disk_full(error, path):
+            raise full from None
+        raise
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from harness.choices import DEFAULT_MODEL
 from harness.errors import HarnessError
-from harness.files import atomic_write, remove_leftovers, replacing
+from harness.files import atomic_write, disk_full, remove_leftovers, replacing
 from harness.schema import METRICS
 from harness.settings import recorded
 from harness.study import Node, conditions
@@ -123,10 +123,87 @@ def check_store(file: Path) -> None:
         )
 
 
+RECORD = ("config.json", "results.sqlite")
+"""What makes a directory a run record: a directory holding neither (nor nothing) is not one."""
+FOLDERS = ("snapshots",)
+FILES = (
+    *RECORD,
+    ".lock",
+    "results.sqlite-journal",
+    "results.csv",
+    "trainings.csv",
+    "sessions.csv",
+    "predictions.parquet",
+    "sequential.json",
+    "report.md",
+    "report.json",
+    "verdicts.csv",
+    "plot_*.png",
+)
+"""The entries a run writes, each of which must be of its kind for the run to end well."""
+
+
+def check_entries(run_dir: Path) -> None:
+    """Refuse, naming it, an entry of the run directory of the wrong type (config.json or .lock a
+    directory, snapshots a file, a seed's snapshot folder a file, a snapshot a directory), which would
+    otherwise end the session in a traceback, some only once every training is done."""
+    wrong = [
+        (path, "a directory", "a file")
+        for pattern in (*FILES, "snapshots/*/*.npz")
+        for path in sorted(run_dir.glob(pattern))
+        if path.is_dir()
+    ] + [
+        (path, "a file", "its folder")
+        for pattern in (*FOLDERS, "snapshots/*")
+        for path in sorted(run_dir.glob(pattern))
+        if path.exists() and not path.is_dir()
+    ]
+    if wrong:
+        path, found, expected = wrong[0]
+        raise HarnessError(f"{path} is {found}, where a run keeps {expected}; move it aside, or pass another --out")
+
+
+def check_run_record(run_dir: Path) -> None:
+    """Refuse a directory that holds other things and no run record: a run there would replace a
+    results.csv, report.md or plots that some other study wrote, and add its own among the user's files."""
+    present = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")
+    if present and not any((run_dir / name).exists() for name in RECORD):
+        shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+        raise HarnessError(
+            f"--out {run_dir} is not empty and holds no harness run (no {' or '.join(RECORD)}): {shown}; "
+            "pass a new or empty directory, or the run directory of this study"
+        )
+
+
+def check_outside(run_dir: Path, data_dir: str | None) -> None:
+    """Refuse a run directory inside the data directory: its plots would become an actor's images
+    and its snapshots folder an actor of the next study."""
+    if data_dir and run_dir.resolve().is_relative_to(Path(data_dir).resolve()):
+        raise HarnessError(
+            f"--out {run_dir} is inside the data directory {data_dir} (--data-dir): the run's files would be "
+            "read as images; pass an --out outside it"
+        )
+
+
+LARGEST_SEED = 2**63 - 1
+"""SQLite stores integers in 64 bits."""
+
+
+def check_seeds(first: int, count: int) -> None:
+    """Refuse seeds the store cannot hold, before any work."""
+    if first + count - 1 > LARGEST_SEED:
+        raise HarnessError(
+            f"--first-seed {first} with {count} seeds reaches seed {first + count - 1}, beyond {LARGEST_SEED}, "
+            "the largest the results store holds; pass a smaller --first-seed"
+        )
+
+
 def check_run_dir(run_dir: Path) -> None:
     """Everything about RUN_DIR that can be refused before the data is loaded."""
     check_writable(run_dir)
     if run_dir.is_dir():
+        check_entries(run_dir)
+        check_run_record(run_dir)
         read_config(run_dir)
         check_store(run_dir / "results.sqlite")
 
@@ -198,6 +275,19 @@ def write_config(run_dir: Path, record: dict) -> None:
         atomic_write(file, json.dumps(record, indent=2, default=str))
 
 
+Structure = tuple[tuple[tuple[tuple[int, ...], str], ...], ...]
+"""(shape, dtype) of every weight array and of every optimizer variable: what a snapshot must match."""
+
+
+def structure_of(arrays: list[np.ndarray]) -> tuple[tuple[tuple[int, ...], str], ...]:
+    return tuple((tuple(a.shape), str(a.dtype)) for a in arrays)
+
+
+LONGEST_NAME = 200
+"""Bytes of a node path kept as a snapshot's file name: file systems allow 255, and the temporary
+file that ``replacing`` writes beside it adds about 20."""
+
+
 class Store:
     """Results of one run directory; only the driver process, holding the lock, writes it."""
 
@@ -207,13 +297,25 @@ class Store:
         check_store(run_dir / "results.sqlite")
         remove_leftovers(run_dir)
         self.db = sqlite3.connect(run_dir / "results.sqlite")
-        self.db.executescript(SCHEMA)
+        with self.transaction():
+            self.db.executescript(SCHEMA)
         self.add_missing_metric_columns()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction (rolled back when the block fails); a full disk as one ``DiskFull`` line."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.OperationalError as error:
+            if full := disk_full(error, self.run_dir / "results.sqlite"):
+                raise full from None
+            raise
 
     def add_missing_metric_columns(self) -> None:
         """A store from an older harness lacks newer metric columns: add them (empty for its rows)."""
         present = {row[1] for row in self.db.execute("PRAGMA table_info(evaluations)")}
-        with self.db:
+        with self.transaction():
             for metric in METRICS:
                 if metric not in present:
                     self.db.execute(f"ALTER TABLE evaluations ADD COLUMN {metric} REAL")
@@ -248,7 +350,7 @@ class Store:
     ) -> None:
         """Store one node's training record, its evaluations and its per-image predictions in one transaction."""
         rate = n_train / seconds if seconds > 0 else None
-        with self.db:
+        with self.transaction():
             self.db.execute(
                 "INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -285,7 +387,7 @@ class Store:
         """One sequential look (every claim tested at it, with ``LOOK_COLUMNS``) in one transaction;
         a look is recorded once and never replaced."""
         recorded = time.time()
-        with self.db:
+        with self.transaction():
             self.db.executemany(
                 f"INSERT INTO looks VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
                 [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in records],
@@ -309,7 +411,7 @@ class Store:
 
     def record_session(self, started: float, run: int, skipped: int) -> None:
         finished = time.time()
-        with self.db:
+        with self.transaction():
             self.db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)", (started, finished, finished - started, run, skipped)
             )
@@ -349,7 +451,11 @@ class Store:
 
     # Snapshots let a resumed run branch from nodes a previous process finished.
     def snapshot_file(self, node: Node) -> Path:
-        return self.snapshots / str(node.seed) / f"{node.name or 'root'}.npz"
+        """``snapshots/<seed>/<A>B>.npz``; a path too long for a file name (long actor names) by its hash."""
+        name = node.name or "root"
+        if len(name.encode()) > LONGEST_NAME:
+            name = f"path-{hashlib.sha256(name.encode()).hexdigest()}"
+        return self.snapshots / str(node.seed) / f"{name}.npz"
 
     def save_snapshot(self, node: Node, weights: list[np.ndarray], optimizer: list[np.ndarray]) -> None:
         file = self.snapshot_file(node)
@@ -358,15 +464,21 @@ class Store:
         with replacing(file) as partial:
             np.savez(partial, **arrays)
 
-    def load_snapshot(self, node: Node) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
-        """The node's weights and optimizer state, or ``None`` when the file is missing or unreadable
-        (the caller then retrains the node, which gives the same state)."""
+    def load_snapshot(
+        self, node: Node, structure: Structure | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """The node's weights and optimizer state, or ``None`` when the file is missing, unreadable,
+        or (given the model's ``structure``) not this model's state: the caller then retrains the
+        node, which gives the same state."""
         try:
             with np.load(self.snapshot_file(node)) as stored:
                 count = lambda prefix: sum(key.startswith(prefix) for key in stored.files)  # noqa: E731
-                return [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+                state = [stored[f"w{i}"] for i in range(count("w"))], [stored[f"o{i}"] for i in range(count("o"))]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
+        if structure is not None and tuple(structure_of(arrays) for arrays in state) != structure:
+            return None
+        return state
 
     def drop_snapshot(self, node: Node) -> None:
         self.snapshot_file(node).unlink(missing_ok=True)

@@ -315,6 +315,17 @@ def test_cli_report_refuses_bad_options(full_run, option, value, expected):
     assert result.exit_code == 2 and expected in result.output
 
 
+@pytest.mark.parametrize("metric, largest", [("accuracy", "1"), ("log_loss", "36.04")])
+def test_a_min_effect_beyond_the_metric_range_is_one_line_before_anything_is_written(tmp_path, metric, largest):
+    df = simulate_results(6, rng=1)
+    run_dir = write_run(tmp_path / "run", df.assign(log_loss=1 - df["accuracy"]))
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--metric", metric, "--min-effect", "1e308"])
+    message = str(result.exception)
+    assert isinstance(result.exception, HarnessError) and "\n" not in message
+    assert message.startswith(f"--min-effect 1e+308 is beyond the range of {metric} (no difference exceeds {largest})")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["results.csv"]
+
+
 def test_cli_help_states_the_ranges():
     result = CliRunner().invoke(app, ["report", "--help"], env={"COLUMNS": "200"})
     text = " ".join(result.output.split())

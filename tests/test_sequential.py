@@ -288,3 +288,14 @@ def test_a_sequential_file_from_before_the_equivalence_bounds_keeps_calling_it_a
     adjusted = "\n".join(section(tmp_path)).split("### Adjusted for the looks")[1]
     row = next(line for line in adjusted.splitlines() if line.startswith("| Q3"))
     assert "futility stop at 5 seeds" in row and "no effect" not in row
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"design": {}}', b"\xff\xfe"])
+def test_a_sequential_file_that_cannot_be_read_leaves_a_note_instead_of_no_section(tmp_path, content):
+    """Without the section the report would show only the fixed-sample verdicts, which ignore the looks."""
+    from harness.report.sequential import HEADING, section
+
+    (tmp_path / "sequential.json").write_bytes(content)
+    lines = section(tmp_path)
+    assert lines[0] == HEADING
+    assert f"{tmp_path / 'sequential.json'} cannot be read" in lines[2] and "do not account for the looks" in lines[2]

@@ -509,6 +509,19 @@ def test_monte_carlo_beyond_the_exact_limit():
     assert not flip.exact and flip.p == SignFlip("greater").run(d).p
 
 
+def test_the_smallest_alpha_on_six_seeds_gives_seeds_needed_without_overflow():
+    """alpha 0.001 puts the exploratory family's first threshold at 0.001/13, below the Monte Carlo
+    floor 1/10000 of the permutation tests (Friedman from 7 seeds on, sign-flip from 17): seeds
+    beyond those can never show it (inf, "> 10000"), and the search says so instead of overflowing
+    float(3!)**n."""
+    a = analyse(simulate_results(6, rng=1), "accuracy", 0.001, 0.05)
+    for d in a.exploratory:  # alpha / 13, below the Monte Carlo floor: only an exact test reaches it
+        assert d.power_alpha < 1 / (RESAMPLES + 1) and d.seeds_needed <= 16 or math.isinf(d.seeds_needed)
+    assert all(math.isinf(d.seeds_needed) for d in a.exploratory if d.claim in (Claim.Q1, Claim.Q5))
+    assert PermutationFriedman().min_p(10_000, 3) == pytest.approx(1 / (RESAMPLES + 1))
+    assert SignFlip("greater").min_p(2_000) == pytest.approx(1 / (RESAMPLES + 1))
+
+
 def test_t_interval_equals_scipy():
     x = np.random.default_rng(5).normal(0.03, 0.02, 12)
     for level in (0.95, 0.90):
@@ -699,3 +712,14 @@ def test_duplicated_rows_and_bad_metrics():
     assert "lacks column(s) log_loss" in bad(df.drop(columns=["log_loss"]), "log_loss")
     assert "column log_loss has no values" in bad(df, "log_loss")  # the simulator leaves it empty
     assert len(analyse(df.assign(stage=df["stage"].astype(float)), "f1", 0.05, 0.05).exploratory) == 13
+
+
+def test_a_repeated_untrained_row_and_an_actor_only_untrained_rows_evaluate_are_named():
+    df = simulate_results(3, rng=0)
+    untrained = df.index[df["condition"] == "untrained"]
+    assert df.loc[untrained, "order"].isna().all()  # as results.csv has them: an empty order
+    message = bad(pd.concat([df, df.loc[untrained[[1]]]], ignore_index=True))
+    assert f"results.csv line {len(df) + 2}" in message and f"repeats line {untrained[1] + 2}" in message
+    stranger = df.loc[untrained[[0]]].assign(eval_actor="Zed")
+    message = bad(pd.concat([df, stranger], ignore_index=True))
+    assert f"results.csv line {len(df) + 2}" in message and "'Zed' is evaluated only in untrained rows" in message

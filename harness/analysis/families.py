@@ -25,7 +25,7 @@ from statsmodels.stats.multitest import multipletests
 from harness.analysis.exact import on_grid
 from harness.analysis.index import RunIndex
 from harness.analysis.intervals import Interval, rules_out, t_interval
-from harness.analysis.power import MAX_SEEDS, friedman_are, seeds_for_power
+from harness.analysis.power import friedman_are, seeds_for_power, seeds_to_reach
 from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
 from harness.analysis.questions import IMPLIES, LEVELS, Claim, contrast, differences, level_table, pooled
 
@@ -135,8 +135,9 @@ class Decision(Evidence):
     @property
     def seeds_needed(self) -> float:
         """Seeds for 80 % power at ``power_alpha`` for an effect of ``min_effect``, given the observed
-        per-seed sd (paired-t power; for Friedman divided by its efficiency 3/pi k/(k+1)), never
-        below the seeds an exact test needs to reach the threshold at all. NaN when decided."""
+        per-seed sd (paired-t power; for Friedman divided by its efficiency 3/pi k/(k+1)), raised to
+        the first count at which the test can reach the threshold at all (inf when its Monte Carlo
+        floor 1 / (resamples + 1) stays above it). NaN when decided."""
         if self.verdict not in (Verdict.UNDECIDED, Verdict.NOT_SHOWN, Verdict.CANNOT_BE_SHOWN):
             return math.nan
         k = len(self.levels)
@@ -144,10 +145,9 @@ class Decision(Evidence):
             needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, self.alternative)
         else:
             needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, "two-sided", friedman_are(k))
-        n = MIN_SEEDS
-        while self.test.min_p(n, max(k, 2)) >= self.power_alpha and n < MAX_SEEDS:
-            n += 1
-        return max(needed, float(n)) if np.isfinite(needed) else needed
+        if not np.isfinite(needed):
+            return needed
+        return seeds_to_reach(lambda n: self.test.min_p(n, max(k, 2)), self.power_alpha, max(MIN_SEEDS, int(needed)))
 
 
 # --------------------------------------------------------------------------------------------

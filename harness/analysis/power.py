@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 from statsmodels.stats.power import TTestPower
 
@@ -39,3 +40,10 @@ def seeds_for_power(
         return math.inf
     n = math.ceil(n / efficiency)
     return float(n) if n <= MAX_SEEDS else math.inf
+
+
+def seeds_to_reach(min_p: Callable[[int], float], alpha: float, start: int) -> float:
+    """The fewest seeds from ``start`` at which a test whose smallest attainable p with n seeds is
+    ``min_p(n)`` can go below ``alpha``; inf when it cannot within ``MAX_SEEDS`` (e.g. a Monte
+    Carlo p, never below 1 / (resamples + 1), against alpha / 13 at alpha 0.001)."""
+    return float(next((n for n in range(start, MAX_SEEDS + 1) if min_p(n) < alpha), math.inf))

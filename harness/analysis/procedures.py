@@ -44,9 +44,12 @@ class Outcome:
         return f"exact, {self.permutations} permutations" if self.exact else f"Monte Carlo, {self.permutations} draws"
 
 
-def _budget(count: float, resamples: int, max_exact: int) -> tuple[int, bool]:
-    exact = count <= max_exact
-    return (int(count), True) if exact else (resamples, False)
+def _budget(base: int, n: int, resamples: int, max_exact: int) -> tuple[int, bool]:
+    """Permutations of a test with ``base ** n`` of them: all when at most ``max_exact``, else
+    ``resamples`` draws. Integer arithmetic, and ``base ** n`` only once it is known to be small,
+    so any number of seeds works (a float ``6.0 ** n`` overflows beyond about 400 seeds)."""
+    exact = n * math.log(base) <= math.log(max_exact) + 1 and base**n <= max_exact
+    return (base**n, True) if exact else (resamples, False)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class SignFlip:
     name: str = "sign-flip"
 
     def run(self, d: np.ndarray) -> Outcome:
-        n_resamples, exact = _budget(2.0 ** len(d), self.resamples, self.max_exact)
+        n_resamples, exact = _budget(2, len(d), self.resamples, self.max_exact)
         res = sps.permutation_test(
             (grid_units(d),),
             _sum,
@@ -99,7 +102,7 @@ class SignFlip:
         return Outcome(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
 
     def min_p(self, n: int, k: int = 2) -> float:
-        n_resamples, exact = _budget(2.0**n, self.resamples, self.max_exact)
+        n_resamples, exact = _budget(2, n, self.resamples, self.max_exact)
         tail = 1.0 / n_resamples if exact else 1.0 / (n_resamples + 1)
         return min(1.0, tail * (2 if self.alternative == "two-sided" else 1))
 
@@ -118,7 +121,7 @@ def _friedman_null(patterns: tuple[tuple[float, ...], ...], resamples: int, max_
     depends on nothing else, so studies with the same patterns share it."""
     table = np.array(patterns)
     n, k = table.shape
-    n_resamples, exact = _budget(float(math.factorial(k)) ** n, resamples, max_exact)
+    n_resamples, exact = _budget(math.factorial(k), n, resamples, max_exact)
     res = sps.permutation_test(
         tuple(table.T),
         _rank_sum_statistic,
@@ -155,5 +158,5 @@ class PermutationFriedman:
         return Outcome(chi2, p, null.size, exact)
 
     def min_p(self, n: int, k: int) -> float:
-        n_resamples, exact = _budget(float(math.factorial(k)) ** n, self.resamples, self.max_exact)
+        n_resamples, exact = _budget(math.factorial(k), n, self.resamples, self.max_exact)
         return math.factorial(k) / n_resamples if exact else 1.0 / (n_resamples + 1)

@@ -23,6 +23,9 @@ UNBOUNDED_ABOVE: frozenset[str] = frozenset({"log_loss"})
 
 FIX = "regenerate it with `harness permute` or correct that row"
 
+LARGEST_LOG_LOSS = -math.log(np.finfo(np.float64).eps)
+"""scikit-learn clips probabilities at machine epsilon, so no image's log loss exceeds -ln(eps), about 36."""
+
 
 def read_results(run_dir: Path) -> tuple[Path, pd.DataFrame]:
     """``run_dir/results.csv`` as strings-and-NaN DataFrame; HarnessError if absent or unreadable."""
@@ -67,7 +70,8 @@ def validate(df: pd.DataFrame, metric: str, source: str = "results.csv") -> pd.D
     Refused, each with one line naming ``source`` and the first offending row: no rows, a
     missing column, a metric that is not a :class:`Metric`, a seed or stage that is not an
     integer, an unknown condition, a metric value that is text, infinite or outside the metric's
-    range, and two rows for the same evaluation. Empty metric cells are allowed (ROC AUC of a
+    range, two rows for the same evaluation (an untrained row's empty order included), and an
+    actor that only untrained rows evaluate. Empty metric cells are allowed (ROC AUC of a
     one-class test set) and leave that evaluation out.
     """
     metric = metric_of(metric)
@@ -106,10 +110,30 @@ def validate(df: pd.DataFrame, metric: str, source: str = "results.csv") -> pd.D
     repeated = df.duplicated(subset=list(KEY), keep="first")
     if repeated.any():
         i = int(np.flatnonzero(repeated)[0])
-        keys = df[list(KEY)].astype(str)
-        first = int(np.flatnonzero((keys == keys.iloc[i]).all(axis=1))[0])
+        evaluation = df.groupby(list(KEY), dropna=False, sort=False).ngroup().to_numpy()  # an empty order is a key too
+        first = int(np.flatnonzero(evaluation == evaluation[i])[0])
         raise HarnessError(f"{_where(df, i, source)} repeats line {first + 2}: one row per evaluation; {FIX}")
+    trained = df["condition"] != "untrained"
+    if trained.any():
+        alone = df["eval_actor"].where(~trained).notna() & ~df["eval_actor"].isin(df["eval_actor"][trained])
+        if alone.any():
+            i = int(np.flatnonzero(alone)[0])
+            raise HarnessError(
+                f"{_where(df, i, source)}: actor {df['eval_actor'].iloc[i]!r} is evaluated only in untrained rows "
+                f"(no trained model is evaluated on it); {FIX}"
+            )
     return df
+
+
+def check_min_effect(min_effect: float, metric: str) -> None:
+    """Refuse, with one line, a ``--min-effect`` that no difference of two ``metric`` values can reach:
+    1 for the metrics in [0, 1], about 36 for log loss (``LARGEST_LOG_LOSS``)."""
+    largest = LARGEST_LOG_LOSS if metric in UNBOUNDED_ABOVE else 1.0
+    if min_effect > largest:
+        raise HarnessError(
+            f"--min-effect {min_effect:g} is beyond the range of {metric} (no difference exceeds {largest:.4g}); "
+            "give the smallest effect worth detecting, e.g. 0.05"
+        )
 
 
 def oriented(metric: str) -> float:

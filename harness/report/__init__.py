@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis import Analysis, analyse
-from harness.analysis.validate import read_results
+from harness.analysis.validate import check_min_effect, read_results
 from harness.report import exploratory, matrices, noise, primary, provenance, sequential
 from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import jsonable
@@ -97,6 +97,7 @@ def write_report(
     given = {"metric": metric, "alpha": alpha, "min_effect": min_effect}
     used = Settings(**(planned.to_dict() | {k: v for k, v in given.items() if v is not None}))
     metric, alpha, min_effect = used.metric, used.alpha, used.min_effect
+    check_min_effect(min_effect, metric)
     a = analyse(df, metric, alpha, min_effect, source=str(path))
     first = headline(used, planned, recorded_names)
     lines = (first, *(primary.line(d) for d in a.primary))

@@ -18,15 +18,36 @@ HEADING = "## Sequential design (--seeds auto)"
 FILE = "sequential.json"
 
 
-def read(run_dir: Path) -> dict | None:
-    """sequential.json, or None for a fixed design (or an unreadable file, noted by the caller)."""
-    file = Path(run_dir) / FILE
-    if not file.is_file():
-        return None
+def load(file: Path) -> dict:
+    """The content of sequential.json; ValueError saying why when it is not a readable record."""
     try:
-        return json.loads(file.read_text())
-    except (OSError, ValueError):
+        content = json.loads(file.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(getattr(error, "strerror", None) or str(error)) from None
+    if not isinstance(content, dict) or not isinstance(content.get("design"), dict):
+        raise ValueError("not a record of looks")
+    return content
+
+
+def read(run_dir: Path) -> dict | None:
+    """sequential.json, or None for a fixed design or an unreadable file (``section`` notes that)."""
+    try:
+        return load(Path(run_dir) / FILE)
+    except ValueError:
         return None
+
+
+def unreadable(file: Path, reason: str) -> list[str]:
+    """What stands in for the section when sequential.json is there but cannot be read: the
+    fixed-sample verdicts alone would silently ignore the looks the study made."""
+    return [
+        HEADING,
+        "",
+        f"**{file} cannot be read ({reason}), so the looks of this study and the verdicts adjusted for them "
+        "are not shown: section 1's fixed-sample verdicts do not account for the looks. Rerunning the same "
+        "`harness permute` command rewrites the file from the looks stored in results.sqlite.**",
+        "",
+    ]
 
 
 def _interval(low: object, high: object) -> str:
@@ -114,10 +135,17 @@ def _allocation(content: dict, design: dict) -> list[str]:
 
 
 def section(run_dir: Path) -> list[str]:
-    """Markdown lines; empty for a fixed design."""
-    content = read(run_dir)
-    if content is None:
+    """Markdown lines; empty for a fixed design, a note when sequential.json cannot be read."""
+    file = Path(run_dir) / FILE
+    if not file.exists():
         return []
+    try:
+        return _section(load(file))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        return unreadable(file, str(error) if isinstance(error, ValueError) else "not a record of looks")
+
+
+def _section(content: dict) -> list[str]:
     design, looks = content["design"], content["looks"]
     shape = "Pocock (the same boundary at every look)" if design["spending"] == "pocock" else "O'Brien-Fleming"
     budget = content.get("budget_seconds")
