@@ -105,10 +105,10 @@ def run_node(
 
 
 @functools.cache
-def state_structure(image_size: int, precision: str) -> Structure:
+def state_structure(image_size: int, precision: str, model: str) -> Structure:
     """The shapes and dtypes of a node's state in this study's model (weights, then optimizer
     variables), which a stored snapshot must have to be loaded (a file of another model is lost)."""
-    lrn = learner(image_size, precision)
+    lrn = learner(image_size, precision, model)
     return structure_of(lrn.model.get_weights()), structure_of(lrn.fresh_optimizer)
 
 
@@ -351,7 +351,8 @@ def run_study(
         if parent in memory:
             return True, memory[parent]
         if parent in done and parent not in rebuild:
-            stored = store.load_snapshot(parent, state_structure(config.data.image_size, config.train.precision))
+            structure = state_structure(config.data.image_size, config.train.precision, config.train.model)
+            stored = store.load_snapshot(parent, structure)
             if stored is not None:
                 memory[parent] = Snapshot(*stored)
                 return True, memory[parent]

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.data.images import UnreadableImage, bytes_sha256, content_sha256, decode, read, unreadable_sha256
-from harness.errors import HarnessError
+from harness.errors import DiskFull, HarnessError
 from harness.files import TEMPORARY, replacing
 
 FORMAT_VERSION = 4  # 4: one entry per draw, checked file by file and against its own checksum
@@ -381,10 +381,9 @@ class DrawCache:
         try:
             save(combined(self.used), self.file)
             evict(self.file.parent, self.limit, keep=self.file)
-        except OSError as error:
-            self.warn(
-                f"cannot write the decode cache entry {self.file} ({error.strerror or error}); continuing without it"
-            )
+        except (OSError, DiskFull) as error:  # the cache never stops a run, not even on a full disk
+            reason = getattr(error, "strerror", None) or error
+            self.warn(f"cannot write the decode cache entry {self.file} ({reason}); continuing without it")
 
 
 def cached_image_set(
