@@ -12,13 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 from simulate import ACTORS, simulate_results, simulate_studies
 from typer.testing import CliRunner
 
 from harness.analysis import Verdict
-from harness.analysis.compare import Quantity, Study, compare
+from harness.analysis.compare import Quantity, Study, compare, per_seed
+from harness.analysis.index import build_index
+from harness.analysis.validate import validate
 from harness.cli import app
 from harness.errors import HarnessError
+from harness.report.compare import answer, markdown, sentence
 
 ALPHA, MIN_EFFECT = 0.05, 0.05
 
@@ -61,6 +65,34 @@ def test_paired_p_equals_scipys_ttest_rel_on_the_per_seed_forgetting():
     assert (q3.ci_low, q3.ci_high) == (pytest.approx(interval.low), pytest.approx(interval.high))
     flip = stats.permutation_test((d.to_numpy(),), np.mean, permutation_type="samples", n_resamples=math.inf)
     assert q3.p_exact == pytest.approx(flip.pvalue)
+
+
+def test_q1s_contrast_and_q2_are_one_row_and_holm_runs_over_the_four_distinct_claims():
+    a, b = simulate_results(4, rng=11), simulate_results(4, rng=12, order_effect=0.05)
+    ix = build_index(validate(a, "accuracy", "a"), "accuracy")
+    shared_minus_fresh = per_seed(ix, 1.0)["Q1/Q2"]
+    # Q1's contrast: per seed, each position's mean over orders of the actor trained there, later minus first
+    levels = pd.DataFrame({p: np.mean([ix.r(o[:p], o[p - 1]) for o in ix.orders], axis=0) for p in range(1, ix.k + 1)})
+    assert np.allclose(shared_minus_fresh.to_numpy(), levels.iloc[:, 1:].mean(axis=1) - levels[1])
+    c = compare(study("A", a), study("B", b), ALPHA, MIN_EFFECT)
+    claims = [d for d in c.differences if d.quantity.in_family]
+    assert [str(d.quantity) for d in claims] == ["Q1/Q2", "Q3", "Q4", "Q5"]
+    expected = multipletests([d.p for d in claims], method="holm")[1]
+    assert [d.p_adjusted for d in claims] == pytest.approx(list(expected))
+    text = "\n".join(markdown(c))
+    assert "Q3 is forgetting (positive: " in text and "Q1-Q4" not in text
+
+
+def test_an_answer_resting_on_a_score_outside_the_holm_family_says_so():
+    a, b = simulate_results(6, rng=13), simulate_results(6, rng=14, learn=0.25)
+    c = compare(study("A", a), study("B", b), ALPHA, MIN_EFFECT)
+    fresh = next(d for d in c.differences if d.quantity is Quantity.FRESH)
+    assert fresh.verdict is Verdict.REAL
+    told = sentence(fresh, c)
+    assert told.startswith("B (B)'s fresh models score higher") and "(a score outside the Holm family" in told
+    assert told in answer(c)
+    q4 = next(d for d in c.differences if d.quantity is Quantity.Q4)
+    assert q4.verdict is Verdict.REAL and "Holm" not in sentence(q4, c)
 
 
 def test_runs_of_other_images_are_compared_with_welch_and_say_why():
