@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 from simulate import ACTORS, simulate_results, simulate_studies
+from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from harness.analysis import Verdict
