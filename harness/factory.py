@@ -39,11 +39,17 @@ _building = threading.Lock()
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What config.json records of the model: it identifies the model a run directory was made with."""
+    """What config.json records of the model: it identifies the model a run directory was made with.
+
+    ``sha256``: the factory's source file's, for a user's file; ``None`` for a factory inside the
+    harness package, identified by its spec, parameter count and layers (the package's version is
+    recorded anyway), so that an edit elsewhere in its module (``harness.model`` also holds the
+    augmentation) does not make every run directory of the default model refuse to resume.
+    """
 
     spec: str
     source: str
-    sha256: str
+    sha256: str | None
     parameters: int
     layers: tuple[str, ...]
     optimizer: str
@@ -107,6 +113,11 @@ def source_file(spec: str) -> Path:
     if target.endswith(".py"):
         return Path(target)
     return Path(importlib.import_module(target).__file__)
+
+
+def _in_harness(source: Path) -> bool:
+    """Whether a factory's file is part of the harness package itself."""
+    return source.resolve().is_relative_to(Path(__file__).resolve().parent)
 
 
 @contextmanager
@@ -210,7 +221,7 @@ def _checked(spec: str, model: keras.Model, image_size: int, processes: int) -> 
     return ModelInfo(
         spec=spec,
         source=str(source),
-        sha256=hashlib.sha256(source.read_bytes()).hexdigest(),
+        sha256=None if _in_harness(source) else hashlib.sha256(source.read_bytes()).hexdigest(),
         parameters=parameters,
         layers=tuple(f"{type(layer).__name__} {layer.count_params()}" for layer in model.layers),
         optimizer=type(model.optimizer).__name__ if compiled else "Adam",

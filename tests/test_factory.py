@@ -203,3 +203,23 @@ def test_the_estimate_calibrates_by_training_the_users_model(tmp_path):
     trained = learner(SIZE, "float32", spec("compiled_sgd"))
     assert trained.model.count_params() == 473 and isinstance(trained.optimizer, keras.optimizers.SGD)
     assert int(trained.optimizer.iterations.numpy()) > 0, "the calibration trained the --model network"
+
+
+def test_an_edit_to_the_harness_packages_model_file_keeps_default_model_run_directories_resuming(tmp_path):
+    import json
+
+    from harness.choices import DEFAULT_MODEL
+    from harness.store import check_config
+
+    info = inspect_model(DEFAULT_MODEL, SIZE, "float32").to_dict()
+    before_the_edit = info | {"sha256": "0" * 64}  # what a run recorded before harness/model.py was edited
+    record = {
+        "config": {"model": DEFAULT_MODEL},
+        "dataset": {"fingerprint": "f"},
+        "execution": {"threads_per_worker": 1},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(record | {"model": before_the_edit}))
+    check_config(tmp_path, record | {"model": info})
+    other_layers = info | {"layers": [*info["layers"][:-1], "Dense 2"]}
+    with pytest.raises(HarnessError, match="the model's layers differs"):
+        check_config(tmp_path, record | {"model": other_layers})
