@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import math
 import re
 import sys
 import threading
@@ -153,15 +154,26 @@ def training_parts(model: keras.Model) -> tuple[keras.optimizers.Optimizer, obje
 def _unallocated():
     """A Keras stateless scope whose variables are never initialised: shapes and counts without memory.
 
-    Keras keeps such variables in a global list for a later scope to initialise; it is restored, so
-    the inspected model's variables are dropped with it.
+    Yields a function giving the variables created in the scope so far (a factory that fails inside
+    it, e.g. by compiling, has created its model's by then: they are counted before anything is
+    allocated). Keras keeps such variables in a global list for a later scope to initialise; it is
+    restored, so the inspected model's variables are dropped with it. Yields ``None``, and no scope,
+    where that list is not where this Keras version keeps it (an internal module): the model is then
+    inspected allocated.
     """
-    from keras.src.backend.common import global_state
-
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:
+        yield None
+        return
     pending = list(global_state.get_global_attribute("uninitialized_variables", []) or [])
+
+    def created() -> list:
+        return (global_state.get_global_attribute("uninitialized_variables", []) or [])[len(pending) :]
+
     try:
         with keras.StatelessScope(initialize_variables=False):
-            yield
+            yield created
     finally:
         global_state.set_global_attribute("uninitialized_variables", pending)
 
@@ -189,9 +201,22 @@ def _call(spec: str, factory: Callable, image_size: int, precision: Precision | 
     return model
 
 
-def _checked(spec: str, model: keras.Model, image_size: int, processes: int) -> ModelInfo:
+def _refuse_too_large(spec: str, parameters: int, processes: int) -> None:
+    """One line with the numbers when training ``parameters`` in ``processes`` processes needs more
+    memory than this machine has."""
     from harness.store import physical_memory
 
+    needed, memory = parameters * BYTES_PER_PARAMETER * processes, physical_memory()
+    if needed > memory:
+        per = f" in each of {processes} processes" if processes > 1 else ""
+        raise HarnessError(
+            f"--model {spec}: {parameters:,} parameters need about {needed / 1e9:.1f} GB to train{per} "
+            f"({BYTES_PER_PARAMETER:.0f} bytes per parameter, as measured for the original CNN), "
+            f"more than this machine's {memory / 1e9:.1f} GB; use a smaller model, --image-size or --workers"
+        )
+
+
+def _checked(spec: str, model: keras.Model, image_size: int, processes: int) -> ModelInfo:
     try:
         output = model(keras.KerasTensor((None, image_size, image_size, 1)))
     except Exception as error:  # noqa: BLE001
@@ -208,14 +233,7 @@ def _checked(spec: str, model: keras.Model, image_size: int, processes: int) -> 
     if not model.trainable_weights:
         raise HarnessError(f"--model {spec}: the model has no trainable weights; it would learn nothing")
     parameters = int(model.count_params())
-    needed, memory = parameters * BYTES_PER_PARAMETER * processes, physical_memory()
-    if needed > memory:
-        per = f" in each of {processes} processes" if processes > 1 else ""
-        raise HarnessError(
-            f"--model {spec}: {parameters:,} parameters need about {needed / 1e9:.1f} GB to train{per} "
-            f"({BYTES_PER_PARAMETER:.0f} bytes per parameter, as measured for the original CNN), "
-            f"more than this machine's {memory / 1e9:.1f} GB; use a smaller model, --image-size or --workers"
-        )
+    _refuse_too_large(spec, parameters, processes)
     compiled = getattr(model, "compiled", False)
     source = source_file(spec)
     return ModelInfo(
@@ -235,12 +253,16 @@ def inspect_model(spec: str, image_size: int, precision: Precision | str, proces
     Refused: a factory that raises, a model that does not accept (S, S, 1) batches or whose output
     is not (None, 1), one without trainable weights, and one whose parameters would need more memory
     to train in ``processes`` processes than this machine has. The weights are not allocated, except
-    for a factory that creates variables itself (compiling an optimizer does), which is called again.
+    for a factory that creates variables itself (compiling an optimizer does), which is called again
+    once the weights it created before failing in the stateless scope are counted and fit in memory.
     """
     factory = load_factory(spec)
-    try:
-        with _unallocated():
-            return _checked(spec, _call(spec, factory, image_size, precision, stateless=True), image_size, processes)
-    except _NeedsVariables:
-        pass
+    with _unallocated() as created:
+        if created is not None:
+            try:
+                model = _call(spec, factory, image_size, precision, stateless=True)
+            except _NeedsVariables:
+                _refuse_too_large(spec, sum(math.prod(v.shape) for v in created()), processes)
+            else:
+                return _checked(spec, model, image_size, processes)
     return _checked(spec, _call(spec, factory, image_size, precision, stateless=False), image_size, processes)

@@ -58,3 +58,10 @@ def huge(image_size: int) -> keras.Model:
 
 
 NOT_CALLABLE = 3
+
+
+def huge_compiled(image_size: int) -> keras.Model:
+    """The 10^12-parameter model, compiled: compiling creates the optimizer's variables, so no stateless build."""
+    model = huge(image_size)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="binary_crossentropy")
+    return model

@@ -56,6 +56,7 @@ def broken_files(tmp_path: Path) -> Path:
         (spec("fixed_size"), r"does not accept \(None, 32, 32, 1\) images at --image-size 32 \(ValueError: Input 0"),
         (spec("frozen"), "the model has no trainable weights"),
         (spec("huge"), r"1,00\d(,\d{3}){3} parameters need about \d+\.\d GB to train .* more than this machine"),
+        (spec("huge_compiled"), r"1,00\d(,\d{3}){3} parameters need about \d+\.\d GB to train .* more than this"),
         ("/no/such/dir/models.py:f", "no file /no/such/dir/models.py"),
     ],
 )
@@ -75,6 +76,13 @@ def test_memory_refusal_counts_every_worker_process(tmp_path):
     # small enough for one process here, but not for a million of them
     with pytest.raises(HarnessError, match="in each of 1000000 processes"):
         inspect_model(spec("small_cnn"), SIZE, "float32", processes=1_000_000)
+
+
+def test_without_keras_internal_global_state_the_model_is_inspected_allocated(monkeypatch):
+    """A Keras whose internal layout moved: the stateless inspection is skipped, not every command broken."""
+    monkeypatch.setitem(sys.modules, "keras.src.backend.common", None)
+    info = inspect_model(spec("small_cnn"), SIZE, "float32")
+    assert info.parameters == 473 and info.layers[0] == "Conv2D 80"
 
 
 def test_refusal_is_one_line_with_exit_code_2_from_the_command(tmp_path):
