@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+
 from harness.backend import keras
 from harness.choices import DEFAULT_MODEL, Precision
 from harness.errors import HarnessError
@@ -264,5 +266,29 @@ def inspect_model(spec: str, image_size: int, precision: Precision | str, proces
             except _NeedsVariables:
                 _refuse_too_large(spec, sum(math.prod(v.shape) for v in created()), processes)
             else:
-                return _checked(spec, model, image_size, processes)
-    return _checked(spec, _call(spec, factory, image_size, precision, stateless=False), image_size, processes)
+                _checked(spec, model, image_size, processes)
+    model = _call(spec, factory, image_size, precision, stateless=False)
+    info = _checked(spec, model, image_size, processes)
+    _forward(spec, model, image_size)
+    return info
+
+
+def _forward(spec: str, model: keras.Model, image_size: int) -> None:
+    """A real forward pass of one zero image: the symbolic call lets a model built for other inputs
+    (e.g. ``keras.Input((S, S, 3))``) through, and only real values show the output is a probability."""
+    shape = (1, image_size, image_size, 1)
+    try:
+        output = keras.ops.convert_to_numpy(model(np.zeros(shape, np.float32), training=False))
+    except Exception as error:  # noqa: BLE001 - the user's model
+        raise HarnessError(
+            f"--model {spec}: the model does not accept a {shape} batch at --image-size {image_size} "
+            f"({_one_line(error)}); its input must be keras.Input(({image_size}, {image_size}, 1))"
+        ) from None
+    if output.shape != (1, 1):
+        raise HarnessError(f"--model {spec}: the model's output for a {shape} batch is {output.shape}, not (1, 1)")
+    value = float(output[0, 0])
+    if not 0 <= value <= 1:  # NaN fails too
+        raise HarnessError(
+            f"--model {spec}: the model gives {value:g} for a zero image, not a probability in [0, 1]: "
+            "end it with one sigmoid unit, e.g. keras.layers.Dense(1, activation='sigmoid')"
+        )

@@ -58,6 +58,14 @@ def broken_files(tmp_path: Path) -> Path:
         (spec("huge"), r"1,00\d(,\d{3}){3} parameters need about \d+\.\d GB to train .* more than this machine"),
         (spec("huge_compiled"), r"1,00\d(,\d{3}){3} parameters need about \d+\.\d GB to train .* more than this"),
         ("/no/such/dir/models.py:f", "no file /no/such/dir/models.py"),
+        (
+            spec("three_channels"),
+            r"does not accept a \(1, 32, 32, 1\) batch at --image-size 32 \(.*keras.Input\(\(32, 32, 1\)\)$",
+        ),
+        (
+            spec("linear_output"),
+            r"gives 5 for a zero image, not a probability in \[0, 1\]: end it with one sigmoid unit",
+        ),
     ],
 )
 def test_every_bad_model_is_refused_before_anything_is_created(tmp_path, model, expected):
