@@ -252,22 +252,30 @@ def _checked(spec: str, model: keras.Model, image_size: int, processes: int) -> 
 def inspect_model(spec: str, image_size: int, precision: Precision | str, processes: int = 1) -> ModelInfo:
     """Check the factory's model before any training; one line saying what is wrong otherwise.
 
-    Refused: a factory that raises, a model that does not accept (S, S, 1) batches or whose output
-    is not (None, 1), one without trainable weights, and one whose parameters would need more memory
-    to train in ``processes`` processes than this machine has. The weights are not allocated, except
-    for a factory that creates variables itself (compiling an optimizer does), which is called again
-    once the weights it created before failing in the stateless scope are counted and fit in memory.
+    Refused: a factory that raises or returns the same object twice (a cached model), a model that
+    does not accept (S, S, 1) batches or whose output is not (None, 1) or not in [0, 1] for a zero
+    image, one without trainable weights, and one whose parameters would need more memory
+    to train in ``processes`` processes than this machine has. The stateless build is checked first,
+    memory included, so nothing is allocated for a model that is refused; a factory that creates
+    variables itself (compiling an optimizer does) fails in the stateless scope after creating its
+    model's weights, which are counted. Only then is the model built allocated, for the forward pass.
     """
     factory = load_factory(spec)
+    first = None
     with _unallocated() as created:
         if created is not None:
             try:
-                model = _call(spec, factory, image_size, precision, stateless=True)
+                first = _call(spec, factory, image_size, precision, stateless=True)
             except _NeedsVariables:
                 _refuse_too_large(spec, sum(math.prod(v.shape) for v in created()), processes)
             else:
-                _checked(spec, model, image_size, processes)
+                _checked(spec, first, image_size, processes)
     model = _call(spec, factory, image_size, precision, stateless=False)
+    if model is (first if first is not None else _call(spec, factory, image_size, precision, stateless=False)):
+        raise HarnessError(
+            f"--model {spec}: the factory returned the same model object twice; it must build a new model on "
+            "every call (every seed and root trains its own; no functools.cache)"
+        )
     info = _checked(spec, model, image_size, processes)
     _forward(spec, model, image_size)
     return info

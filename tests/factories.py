@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
 
@@ -88,3 +90,9 @@ def linear_output(image_size: int) -> keras.Model:
             keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(5.0)),
         ]
     )
+
+
+@functools.cache
+def cached(image_size: int) -> keras.Model:
+    """One model object for every call: the study would train the same object for every seed."""
+    return small_cnn(image_size)

@@ -62,6 +62,7 @@ def broken_files(tmp_path: Path) -> Path:
             spec("three_channels"),
             r"does not accept a \(1, 32, 32, 1\) batch at --image-size 32 \(.*keras.Input\(\(32, 32, 1\)\)$",
         ),
+        (spec("cached"), "the factory returned the same model object twice; it must build a new model on every call"),
         (
             spec("linear_output"),
             r"gives 5 for a zero image, not a probability in \[0, 1\]: end it with one sigmoid unit",
