@@ -98,7 +98,7 @@ def load_factory(spec: str) -> Callable:
             module = importlib.util.module_from_spec(location)
             sys.modules[module_name] = module  # as an import would (dataclasses look themselves up there)
             location.loader.exec_module(module)
-    except Exception as error:  # noqa: BLE001 - any import failure is the user's to fix
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - any import failure (an exit too) is the user's to fix
         if path is not None:
             sys.modules.pop(module_name, None)
         raise HarnessError(f"--model {spec}: {target} does not import ({_one_line(error)})") from None
@@ -194,7 +194,7 @@ def _call(spec: str, factory: Callable, image_size: int, precision: Precision | 
     try:
         with _building_under(precision, 0):
             model = factory(image_size)
-    except Exception as error:  # noqa: BLE001 - the user's code: any exception is a refusal
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's code: any exception, or an exit, is a refusal
         if stateless:
             raise _NeedsVariables from error
         raise HarnessError(f"--model {spec}: the factory raised {_one_line(error)}") from None

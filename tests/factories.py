@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import keras
 
@@ -96,3 +97,8 @@ def linear_output(image_size: int) -> keras.Model:
 def cached(image_size: int) -> keras.Model:
     """One model object for every call: the study would train the same object for every seed."""
     return small_cnn(image_size)
+
+
+def exits(image_size: int) -> keras.Model:
+    """Ends the process instead of returning a model."""
+    sys.exit(0)

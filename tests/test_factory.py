@@ -40,6 +40,7 @@ def refuse(tmp_path: Path, model: str, *extra: str) -> str:
 def broken_files(tmp_path: Path) -> Path:
     (tmp_path / "syntax.py").write_text("def f(image_size):\n    return (\n")
     (tmp_path / "imports.py").write_text("import no_such_package_17\n")
+    (tmp_path / "exits.py").write_text("import sys\n\nsys.exit(0)\n")
     return tmp_path
 
 
@@ -62,6 +63,7 @@ def broken_files(tmp_path: Path) -> Path:
             spec("three_channels"),
             r"does not accept a \(1, 32, 32, 1\) batch at --image-size 32 \(.*keras.Input\(\(32, 32, 1\)\)$",
         ),
+        (spec("exits"), r"the factory raised SystemExit: 0$"),
         (spec("cached"), "the factory returned the same model object twice; it must build a new model on every call"),
         (
             spec("linear_output"),
@@ -75,7 +77,9 @@ def test_every_bad_model_is_refused_before_anything_is_created(tmp_path, model, 
     assert re.search(expected, refuse(tmp_path, model)), refuse(tmp_path, model)
 
 
-@pytest.mark.parametrize(("file", "error"), [("syntax.py", "SyntaxError"), ("imports.py", "ModuleNotFoundError")])
+@pytest.mark.parametrize(
+    ("file", "error"), [("syntax.py", "SyntaxError"), ("imports.py", "ModuleNotFoundError"), ("exits.py", "SystemExit")]
+)
 def test_a_file_that_does_not_import_is_refused_with_its_exceptions_line(broken_files, tmp_path, file, error):
     message = refuse(tmp_path, f"{broken_files / file}:f")
     assert f"does not import ({error}: " in message
@@ -94,14 +98,18 @@ def test_without_keras_internal_global_state_the_model_is_inspected_allocated(mo
     assert info.parameters == 473 and info.layers[0] == "Conv2D 80"
 
 
-def test_refusal_is_one_line_with_exit_code_2_from_the_command(tmp_path):
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [("two_outputs", "the model's output is (None, 2)"), ("exits", "the factory raised SystemExit: 0")],
+)
+def test_refusal_is_one_line_with_exit_code_2_from_the_command(tmp_path, factory, expected):
     executable = Path(sys.executable).with_name("harness")
     out = tmp_path / "run"
-    command = [str(executable), "replicate", "--image-size", "32", "--model", spec("two_outputs"), "--out", str(out)]
+    command = [str(executable), "replicate", "--image-size", "32", "--model", spec(factory), "--out", str(out)]
     process = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert process.returncode == 2
     lines = process.stderr.strip().splitlines()
-    assert len(lines) == 1 and "the model's output is (None, 2)" in lines[0], process.stderr
+    assert len(lines) == 1 and expected in lines[0], process.stderr
     assert not out.exists()
 
 
