@@ -22,7 +22,7 @@ from harness.analysis.index import build_index
 from harness.analysis.validate import validate
 from harness.cli import app
 from harness.errors import HarnessError
-from harness.report.compare import answer, markdown, sentence
+from harness.report.compare import answer, markdown, read_study, sentence
 
 ALPHA, MIN_EFFECT = 0.05, 0.05
 
@@ -39,10 +39,13 @@ def forgetting_per_seed(rows: pd.DataFrame) -> pd.Series:
     return drop.groupby(["seed", "eval_actor"]).mean().groupby("seed").mean()
 
 
-def write_run(run_dir: Path, rows: pd.DataFrame, fingerprint: str = "same", metric: str = "accuracy") -> Path:
+def write_run(
+    run_dir: Path, rows: pd.DataFrame, fingerprint: str = "same", metric: str = "accuracy", actors=ACTORS
+) -> Path:
     run_dir.mkdir(parents=True)
     rows.to_csv(run_dir / "results.csv", index=False)
-    record = {"config": {"metric": metric, "protocol": "disjoint"}, "dataset": {"fingerprint": fingerprint}}
+    dataset = {"fingerprint": fingerprint, "actors": list(actors), "images": dict.fromkeys(actors, 40), "negatives": 40}
+    record = {"config": {"metric": metric, "protocol": "disjoint", "data_seed": 0}, "dataset": dataset}
     (run_dir / "config.json").write_text(json.dumps(record))
     return run_dir
 
@@ -103,6 +106,19 @@ def test_runs_of_other_images_are_compared_with_welch_and_say_why():
     expected = stats.ttest_ind(forgetting_per_seed(b), forgetting_per_seed(a), equal_var=False)
     assert (q3.test, q3.n_a, q3.n_b) == ("Welch t", 5, 7)
     assert q3.p == pytest.approx(expected.pvalue, rel=1e-9) and math.isnan(q3.p_exact)
+
+
+def test_runs_that_loaded_the_actors_in_another_order_are_not_paired_and_say_why(tmp_path):
+    """The fingerprint sorts the classes, but disjoint_split draws actor by actor: another split per seed."""
+    a = write_run(tmp_path / "a", simulate_results(5, rng=15))
+    b = write_run(tmp_path / "b", simulate_results(5, rng=16), actors=ACTORS[::-1])
+    result = CliRunner().invoke(app, ["compare", str(a), str(b), "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    expected = f"the actor order (the split is drawn actor by actor) differs ({', '.join(ACTORS)} in a, "
+    assert f"Not paired: {expected}" in result.output.replace("\n", " ")
+    assert set(pd.read_csv(tmp_path / "cmp" / "compare.csv")["test"]) == {"Welch t"}
+    same = write_run(tmp_path / "same", simulate_results(5, rng=16))
+    assert compare(*(read_study(run) for run in (a, same)), ALPHA, MIN_EFFECT).pairing.paired
 
 
 def test_paired_on_the_common_seeds_naming_those_left_out():

@@ -67,13 +67,29 @@ TITLES = {
 @dataclass(frozen=True, eq=False)
 class Study:
     """One run's rows and what decides whether its seeds pair with another run's (from config.json;
-    ``None`` where it records none)."""
+    ``None`` where it records none): the split a seed draws depends on the images (the fingerprint
+    covers their bytes, per class in order, and the image size), the protocol, the order in which
+    the actors were loaded (``disjoint_split`` draws actor by actor), the data seed and the counts."""
 
     name: str
     results: pd.DataFrame
     metric: str
     fingerprint: str | None = None
     protocol: str | None = None
+    actor_order: tuple[str, ...] | None = None
+    data_seed: int | None = None
+    counts: str | None = None
+
+
+SPLIT_KEYS = (
+    ("fingerprint", "the dataset fingerprint"),
+    ("protocol", "the split protocol"),
+    ("actor_order", "the actor order (the split is drawn actor by actor)"),
+    ("data_seed", "the data seed"),
+    ("counts", "the image counts"),
+)
+"""What must be equal for seed s to test the same images in both runs, and how the reason names it.
+The fingerprint and the protocol are required; the others are compared where either run records them."""
 
 
 @dataclass(frozen=True)
@@ -158,12 +174,13 @@ def per_seed(ix: RunIndex, sign: float) -> pd.DataFrame:
 
 
 def pairing(a: Study, b: Study, seeds_a: tuple[int, ...], seeds_b: tuple[int, ...]) -> Pairing:
-    """Paired by seed on the common seeds when both runs tested the same images; else the reason."""
+    """Paired by seed on the common seeds when both runs tested the same images (every ``SPLIT_KEYS``
+    equal); else the reason, naming each that differs."""
     common = tuple(sorted(set(seeds_a) & set(seeds_b)))
     different = [
-        f"{what} differs ({getattr(a, key)} in {a.name}, {getattr(b, key)} in {b.name})"
-        for key, what in (("fingerprint", "the dataset fingerprint"), ("protocol", "the split protocol"))
-        if getattr(a, key) is None or getattr(a, key) != getattr(b, key)
+        f"{what} differs ({_shown(getattr(a, key))} in {a.name}, {_shown(getattr(b, key))} in {b.name})"
+        for key, what in SPLIT_KEYS
+        if getattr(a, key) != getattr(b, key)
     ]
     missing = [s.name for s in (a, b) if s.fingerprint is None or s.protocol is None]
     if missing:
@@ -261,6 +278,12 @@ def compare(a: Study, b: Study, alpha: float, min_effect: float, resamples: int 
             )
         )
     return Comparison(a.name, b.name, a.metric, alpha, min_effect, pair, tuple(out))
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "not recorded"
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
 
 
 def _span(seeds: tuple[int, ...]) -> str:

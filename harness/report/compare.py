@@ -53,16 +53,25 @@ class Compared:
 
 
 def read_study(run_dir: Path) -> Study:
-    """A run directory's rows, its recorded primary metric, dataset fingerprint and split protocol."""
+    """A run directory's rows, its recorded primary metric, and what decides its seeds' splits
+    (``compare.SPLIT_KEYS``: fingerprint, protocol, actor order, data seed, image counts)."""
     path, results = read_results(run_dir)
     config = read_optional(run_dir)["config"]
     record = config if isinstance(config, dict) else {}
+    dataset, settings = record.get("dataset") or {}, record.get("config") or {}
+    images = dataset.get("images")
+    counts = None
+    if isinstance(images, dict):
+        counts = ", ".join(f"{actor} {n}" for actor, n in images.items()) + f", negatives {dataset.get('negatives')}"
     return Study(
         name=run_dir.name or str(run_dir),
         results=results,
         metric=recorded(record.get("config"))[0].metric,
-        fingerprint=(record.get("dataset") or {}).get("fingerprint"),
-        protocol=(record.get("config") or {}).get("protocol"),
+        fingerprint=dataset.get("fingerprint"),
+        protocol=settings.get("protocol"),
+        actor_order=tuple(dataset["actors"]) if isinstance(dataset.get("actors"), list) else None,
+        data_seed=settings.get("data_seed"),
+        counts=counts,
     )
 
 
@@ -112,9 +121,9 @@ def _design(c: Comparison) -> str:
     p = c.pairing
     if p.paired:
         text = (
-            f"Paired by seed on the {len(p.seeds)} seeds both runs have (the same dataset fingerprint, actors and "
-            "split protocol, so seed s tested the same images in both): paired t-tests on the per-seed "
-            "differences B - A, with the exact sign-flip p beside them."
+            f"Paired by seed on the {len(p.seeds)} seeds both runs have (the same dataset fingerprint, split "
+            "protocol, actor order, data seed and image counts, so seed s tested the same images in both): "
+            "paired t-tests on the per-seed differences B - A, with the exact sign-flip p beside them."
         )
         return text + (f" Left out for want of a partner: {p.left_out}." if p.left_out else "")
     return f"Not paired: {p.reason}. Welch's t-tests on the two runs' per-seed values."
