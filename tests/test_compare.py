@@ -185,3 +185,20 @@ def test_without_a_difference_any_claim_is_called_real_at_most_alpha_plus_the_mo
     false = np.mean([any(v[q] is Verdict.REAL for q in Quantity if q.in_family) for v in verdicts])
     margin = 2.58 * math.sqrt(ALPHA * (1 - ALPHA) / 200)  # 99 % binomial margin around alpha
     assert false <= ALPHA + margin, false
+
+
+def test_no_harness_module_imports_another_modules_private_names():
+    """compare's plot used plots._figure/_save: a module's underscore names are its own."""
+    import ast
+
+    import harness
+
+    private = [
+        f"{path.name}: {node.module}.{alias.name}"
+        for path in Path(harness.__file__).parent.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.endswith("__")
+    ]
+    assert not private, private

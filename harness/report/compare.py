@@ -17,7 +17,7 @@ from harness.analysis.compare import Comparison, Difference, Quantity, Study, co
 from harness.analysis.validate import read_results
 from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import md_table, num, pval
-from harness.report.plots import _figure, _save
+from harness.report.plots import figure, save
 from harness.settings import recorded
 
 PLOT = "plot_compare.png"
@@ -148,7 +148,7 @@ def rows(c: Comparison) -> pd.DataFrame:
 
 def plot(path: Path, c: Comparison) -> None:
     """Per quantity, each seed's value in A and in B, joined by seed when the runs are paired."""
-    fig = _figure(2.3 * len(c.differences), 3.8)
+    fig = figure(2.3 * len(c.differences), 3.8)
     axes = fig.subplots(1, len(c.differences), squeeze=False)[0]
     for ax, d in zip(axes, c.differences, strict=True):
         values = d.per_seed
@@ -166,7 +166,7 @@ def plot(path: Path, c: Comparison) -> None:
     axes[0].set_ylabel(f"per-seed value ({c.metric})")
     joined = "lines join each seed's two runs" if c.pairing.paired else "not paired: dots are seeds"
     fig.suptitle(f"B minus A per seed ({joined}; diamonds: means)", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def markdown(c: Comparison) -> list[str]:
