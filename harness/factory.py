@@ -4,9 +4,10 @@ A spec is ``package.module:function`` or ``path/to/file.py:function``. The model
 images in [0, 1] and has one sigmoid output. A compiled model brings its optimizer and loss;
 otherwise it trains with Adam at Keras's defaults and binary cross-entropy, as the original did.
 
-``inspect_model`` checks everything before any training, without allocating the weights where
-Keras allows (the factory runs in a Keras stateless scope), so that a model too large for the machine is refused
-with the numbers instead of being killed. ``build`` calls the factory under a seed's Keras random
+``inspect_model`` checks everything before any training: first without allocating the weights
+where Keras allows (the factory runs in a Keras stateless scope), so that a model too large for the
+machine is refused with the numbers instead of being killed; then, allocated, with a real forward
+pass of one zero image. ``build`` calls the factory under a seed's Keras random
 state (``keras.utils.set_random_seed``) and a precision's dtype policy, one build at a time in a
 process, so a seed's initial weights are a function of the seed alone.
 """
