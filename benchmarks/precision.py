@@ -1,8 +1,8 @@
 """Does bfloat16 change what the study measures? Two studies, float32 and bfloat16, and `harness compare`.
 
 Both runs share every other option, so seed s has the same split, initial weights and augmentation
-stream in both: `harness compare` pairs them by seed (B = bfloat16 minus A = float32) on the five
-claims and the fresh and final models' scores. Prints the comparison and each precision's training
+stream in both: `harness compare` pairs them by seed (B = bfloat16 minus A = float32) on the claims'
+quantities (Q1/Q2 once) and the fresh and final models' scores. Prints the comparison and each precision's training
 throughput (images/s, from trainings.csv); the run directories and compare.md go under --out.
 
     python -m benchmarks.precision --seeds 3 --epochs 60 --out reports/precision

@@ -631,7 +631,7 @@ def compare(
         Path | None, typer.Option(help="Where compare.md, compare.csv and the plot go (default RUN_B/compare-vs-A).")
     ] = None,
 ) -> None:
-    """Compare two studies, B minus A: the five claims' quantities and the fresh and final models' scores,
+    """Compare two studies, B minus A: the claims' quantities (Q1/Q2 once) and the fresh and final models' scores,
     paired by seed when both runs tested the same images."""
     from harness.report.compare import write_comparison
     from harness.store import check_writable

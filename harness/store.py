@@ -251,8 +251,10 @@ def check_config(run_dir: Path, record: dict) -> None:
     if stored.get("dataset", {}).get("fingerprint") != record["dataset"]["fingerprint"]:
         differs.append("the dataset's files changed (fingerprint differs)")
     model_then, model_now = stored.get("model") or {}, record.get("model") or {}
-    changed = [
-        key for key in MODEL_KEYS if key in model_then and key in model_now and model_then[key] != model_now[key]
+    changed = [  # a None (a factory of the harness package, harness.factory.ModelInfo) is not compared
+        key
+        for key in MODEL_KEYS
+        if model_then.get(key) is not None and model_now.get(key) is not None and model_then[key] != model_now[key]
     ]
     differs += [
         f"the model's {key} differs" + (f" ({model_then['source']} changed)" * (key == "sha256")) for key in changed

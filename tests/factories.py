@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import keras
 
 
@@ -58,3 +61,44 @@ def huge(image_size: int) -> keras.Model:
 
 
 NOT_CALLABLE = 3
+
+
+def huge_compiled(image_size: int) -> keras.Model:
+    """The 10^12-parameter model, compiled: compiling creates the optimizer's variables, so no stateless build."""
+    model = huge(image_size)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="binary_crossentropy")
+    return model
+
+
+def three_channels(image_size: int) -> keras.Model:
+    """Built for RGB images: its symbolic input check passes, a real grey batch does not."""
+    return keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 3)),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
+
+
+def linear_output(image_size: int) -> keras.Model:
+    """One unit without the sigmoid: 5 on a zero image, not a probability."""
+    return keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, bias_initializer=keras.initializers.Constant(5.0)),
+        ]
+    )
+
+
+@functools.cache
+def cached(image_size: int) -> keras.Model:
+    """One model object for every call: the study would train the same object for every seed."""
+    return small_cnn(image_size)
+
+
+def exits(image_size: int) -> keras.Model:
+    """Ends the process instead of returning a model."""
+    sys.exit(0)

@@ -13,12 +13,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 from simulate import ACTORS, simulate_results, simulate_studies
+from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from harness.analysis import Verdict
-from harness.analysis.compare import Quantity, Study, compare
+from harness.analysis.compare import Quantity, Study, compare, per_seed
+from harness.analysis.index import build_index
+from harness.analysis.validate import validate
 from harness.cli import app
 from harness.errors import HarnessError
+from harness.report.compare import answer, markdown, read_study, sentence
 
 ALPHA, MIN_EFFECT = 0.05, 0.05
 
@@ -35,10 +39,13 @@ def forgetting_per_seed(rows: pd.DataFrame) -> pd.Series:
     return drop.groupby(["seed", "eval_actor"]).mean().groupby("seed").mean()
 
 
-def write_run(run_dir: Path, rows: pd.DataFrame, fingerprint: str = "same", metric: str = "accuracy") -> Path:
+def write_run(
+    run_dir: Path, rows: pd.DataFrame, fingerprint: str = "same", metric: str = "accuracy", actors=ACTORS
+) -> Path:
     run_dir.mkdir(parents=True)
     rows.to_csv(run_dir / "results.csv", index=False)
-    record = {"config": {"metric": metric, "protocol": "disjoint"}, "dataset": {"fingerprint": fingerprint}}
+    dataset = {"fingerprint": fingerprint, "actors": list(actors), "images": dict.fromkeys(actors, 40), "negatives": 40}
+    record = {"config": {"metric": metric, "protocol": "disjoint", "data_seed": 0}, "dataset": dataset}
     (run_dir / "config.json").write_text(json.dumps(record))
     return run_dir
 
@@ -63,6 +70,34 @@ def test_paired_p_equals_scipys_ttest_rel_on_the_per_seed_forgetting():
     assert q3.p_exact == pytest.approx(flip.pvalue)
 
 
+def test_q1s_contrast_and_q2_are_one_row_and_holm_runs_over_the_four_distinct_claims():
+    a, b = simulate_results(4, rng=11), simulate_results(4, rng=12, order_effect=0.05)
+    ix = build_index(validate(a, "accuracy", "a"), "accuracy")
+    shared_minus_fresh = per_seed(ix, 1.0)["Q1/Q2"]
+    # Q1's contrast: per seed, each position's mean over orders of the actor trained there, later minus first
+    levels = pd.DataFrame({p: np.mean([ix.r(o[:p], o[p - 1]) for o in ix.orders], axis=0) for p in range(1, ix.k + 1)})
+    assert np.allclose(shared_minus_fresh.to_numpy(), levels.iloc[:, 1:].mean(axis=1) - levels[1])
+    c = compare(study("A", a), study("B", b), ALPHA, MIN_EFFECT)
+    claims = [d for d in c.differences if d.quantity.in_family]
+    assert [str(d.quantity) for d in claims] == ["Q1/Q2", "Q3", "Q4", "Q5"]
+    expected = multipletests([d.p for d in claims], method="holm")[1]
+    assert [d.p_adjusted for d in claims] == pytest.approx(list(expected))
+    text = "\n".join(markdown(c))
+    assert "Q3 is forgetting (positive: " in text and "Q1-Q4" not in text
+
+
+def test_an_answer_resting_on_a_score_outside_the_holm_family_says_so():
+    a, b = simulate_results(6, rng=13), simulate_results(6, rng=14, learn=0.25)
+    c = compare(study("A", a), study("B", b), ALPHA, MIN_EFFECT)
+    fresh = next(d for d in c.differences if d.quantity is Quantity.FRESH)
+    assert fresh.verdict is Verdict.REAL
+    told = sentence(fresh, c)
+    assert told.startswith("B (B)'s fresh models score higher") and "(a score outside the Holm family" in told
+    assert told in answer(c)
+    q4 = next(d for d in c.differences if d.quantity is Quantity.Q4)
+    assert q4.verdict is Verdict.REAL and "Holm" not in sentence(q4, c)
+
+
 def test_runs_of_other_images_are_compared_with_welch_and_say_why():
     a, b = simulate_results(5, rng=3), simulate_results(7, rng=4, forgetting=0.1)
     c = compare(study("A", a, "f1"), study("B", b, "f2"), ALPHA, MIN_EFFECT)
@@ -71,6 +106,19 @@ def test_runs_of_other_images_are_compared_with_welch_and_say_why():
     expected = stats.ttest_ind(forgetting_per_seed(b), forgetting_per_seed(a), equal_var=False)
     assert (q3.test, q3.n_a, q3.n_b) == ("Welch t", 5, 7)
     assert q3.p == pytest.approx(expected.pvalue, rel=1e-9) and math.isnan(q3.p_exact)
+
+
+def test_runs_that_loaded_the_actors_in_another_order_are_not_paired_and_say_why(tmp_path):
+    """The fingerprint sorts the classes, but disjoint_split draws actor by actor: another split per seed."""
+    a = write_run(tmp_path / "a", simulate_results(5, rng=15))
+    b = write_run(tmp_path / "b", simulate_results(5, rng=16), actors=ACTORS[::-1])
+    result = CliRunner().invoke(app, ["compare", str(a), str(b), "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    expected = f"the actor order (the split is drawn actor by actor) differs ({', '.join(ACTORS)} in a, "
+    assert f"Not paired: {expected}" in result.output.replace("\n", " ")
+    assert set(pd.read_csv(tmp_path / "cmp" / "compare.csv")["test"]) == {"Welch t"}
+    same = write_run(tmp_path / "same", simulate_results(5, rng=16))
+    assert compare(*(read_study(run) for run in (a, same)), ALPHA, MIN_EFFECT).pairing.paired
 
 
 def test_paired_on_the_common_seeds_naming_those_left_out():
@@ -137,3 +185,20 @@ def test_without_a_difference_any_claim_is_called_real_at_most_alpha_plus_the_mo
     false = np.mean([any(v[q] is Verdict.REAL for q in Quantity if q.in_family) for v in verdicts])
     margin = 2.58 * math.sqrt(ALPHA * (1 - ALPHA) / 200)  # 99 % binomial margin around alpha
     assert false <= ALPHA + margin, false
+
+
+def test_no_harness_module_imports_another_modules_private_names():
+    """compare's plot used plots._figure/_save: a module's underscore names are its own."""
+    import ast
+
+    import harness
+
+    private = [
+        f"{path.name}: {node.module}.{alias.name}"
+        for path in Path(harness.__file__).parent.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("harness")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.endswith("__")
+    ]
+    assert not private, private

@@ -40,6 +40,7 @@ def refuse(tmp_path: Path, model: str, *extra: str) -> str:
 def broken_files(tmp_path: Path) -> Path:
     (tmp_path / "syntax.py").write_text("def f(image_size):\n    return (\n")
     (tmp_path / "imports.py").write_text("import no_such_package_17\n")
+    (tmp_path / "exits.py").write_text("import sys\n\nsys.exit(0)\n")
     return tmp_path
 
 
@@ -56,7 +57,18 @@ def broken_files(tmp_path: Path) -> Path:
         (spec("fixed_size"), r"does not accept \(None, 32, 32, 1\) images at --image-size 32 \(ValueError: Input 0"),
         (spec("frozen"), "the model has no trainable weights"),
         (spec("huge"), r"1,00\d(,\d{3}){3} parameters need about \d+\.\d GB to train .* more than this machine"),
+        (spec("huge_compiled"), r"1,00\d(,\d{3}){3} parameters need about \d+\.\d GB to train .* more than this"),
         ("/no/such/dir/models.py:f", "no file /no/such/dir/models.py"),
+        (
+            spec("three_channels"),
+            r"does not accept a \(1, 32, 32, 1\) batch at --image-size 32 \(.*keras.Input\(\(32, 32, 1\)\)$",
+        ),
+        (spec("exits"), r"the factory raised SystemExit: 0$"),
+        (spec("cached"), "the factory returned the same model object twice; it must build a new model on every call"),
+        (
+            spec("linear_output"),
+            r"gives 5 for a zero image, not a probability in \[0, 1\]: end it with one sigmoid unit",
+        ),
     ],
 )
 def test_every_bad_model_is_refused_before_anything_is_created(tmp_path, model, expected):
@@ -65,7 +77,9 @@ def test_every_bad_model_is_refused_before_anything_is_created(tmp_path, model, 
     assert re.search(expected, refuse(tmp_path, model)), refuse(tmp_path, model)
 
 
-@pytest.mark.parametrize(("file", "error"), [("syntax.py", "SyntaxError"), ("imports.py", "ModuleNotFoundError")])
+@pytest.mark.parametrize(
+    ("file", "error"), [("syntax.py", "SyntaxError"), ("imports.py", "ModuleNotFoundError"), ("exits.py", "SystemExit")]
+)
 def test_a_file_that_does_not_import_is_refused_with_its_exceptions_line(broken_files, tmp_path, file, error):
     message = refuse(tmp_path, f"{broken_files / file}:f")
     assert f"does not import ({error}: " in message
@@ -77,14 +91,25 @@ def test_memory_refusal_counts_every_worker_process(tmp_path):
         inspect_model(spec("small_cnn"), SIZE, "float32", processes=1_000_000)
 
 
-def test_refusal_is_one_line_with_exit_code_2_from_the_command(tmp_path):
+def test_without_keras_internal_global_state_the_model_is_inspected_allocated(monkeypatch):
+    """A Keras whose internal layout moved: the stateless inspection is skipped, not every command broken."""
+    monkeypatch.setitem(sys.modules, "keras.src.backend.common", None)
+    info = inspect_model(spec("small_cnn"), SIZE, "float32")
+    assert info.parameters == 473 and info.layers[0] == "Conv2D 80"
+
+
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [("two_outputs", "the model's output is (None, 2)"), ("exits", "the factory raised SystemExit: 0")],
+)
+def test_refusal_is_one_line_with_exit_code_2_from_the_command(tmp_path, factory, expected):
     executable = Path(sys.executable).with_name("harness")
     out = tmp_path / "run"
-    command = [str(executable), "replicate", "--image-size", "32", "--model", spec("two_outputs"), "--out", str(out)]
+    command = [str(executable), "replicate", "--image-size", "32", "--model", spec(factory), "--out", str(out)]
     process = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert process.returncode == 2
     lines = process.stderr.strip().splitlines()
-    assert len(lines) == 1 and "the model's output is (None, 2)" in lines[0], process.stderr
+    assert len(lines) == 1 and expected in lines[0], process.stderr
     assert not out.exists()
 
 
@@ -203,3 +228,23 @@ def test_the_estimate_calibrates_by_training_the_users_model(tmp_path):
     trained = learner(SIZE, "float32", spec("compiled_sgd"))
     assert trained.model.count_params() == 473 and isinstance(trained.optimizer, keras.optimizers.SGD)
     assert int(trained.optimizer.iterations.numpy()) > 0, "the calibration trained the --model network"
+
+
+def test_an_edit_to_the_harness_packages_model_file_keeps_default_model_run_directories_resuming(tmp_path):
+    import json
+
+    from harness.choices import DEFAULT_MODEL
+    from harness.store import check_config
+
+    info = inspect_model(DEFAULT_MODEL, SIZE, "float32").to_dict()
+    before_the_edit = info | {"sha256": "0" * 64}  # what a run recorded before harness/model.py was edited
+    record = {
+        "config": {"model": DEFAULT_MODEL},
+        "dataset": {"fingerprint": "f"},
+        "execution": {"threads_per_worker": 1},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(record | {"model": before_the_edit}))
+    check_config(tmp_path, record | {"model": info})
+    other_layers = info | {"layers": [*info["layers"][:-1], "Dense 2"]}
+    with pytest.raises(HarnessError, match="the model's layers differs"):
+        check_config(tmp_path, record | {"model": other_layers})

@@ -1,14 +1,18 @@
-"""Two studies compared, B minus A: the five claim quantities and the fresh and final models' scores.
+"""Two studies compared, B minus A: the claims' quantities and the fresh and final models' scores.
 
-Per seed, each run gives the five claims' quantities (Q1: later minus first position; Q2-Q4: the
-oriented differences; Q5: the range over actors of the fresh models' metric) and the mean metric
-of its fresh models and of its final shared models. When both runs tested the same images on the
-same seeds (same dataset fingerprint, actors and split protocol), seed s of A and seed s of B share
-their split, so the comparison is paired by seed: a paired t-test on the per-seed differences with
-the exact sign-flip p beside it. Otherwise it is Welch's t-test on the two runs' per-seed values,
-and the reason is stated. The five claims form one Holm family; the two scores are tested beside
-them, unadjusted. "No effect >= min-effect" only where the (1 - 2 alpha) interval of the difference
-lies inside +-min_effect (two one-sided tests), with the verdict words of ``harness report``.
+Per seed, each run gives the claims' quantities and the mean metric of its fresh models and of
+its final shared models. Q1's planned contrast (later minus first position) and Q2 (shared minus
+fresh) are one quantity: the fresh model of X is the depth-1 node of the tree and every position
+has as many orders, so the two are the same per-seed number (``harness report`` shows Q1 by closed
+testing from Q2, ``questions.IMPLIES``); it is compared once, as "Q1/Q2". Q3 (positive: more
+forgetting) and Q4 (positive: more retained) are the oriented differences, Q5 the range over
+actors of the fresh models' metric. When both runs tested the same images on the same seeds (see
+:func:`pairing`), seed s of A and seed s of B share their split, so the comparison is paired by
+seed: a paired t-test on the per-seed differences with the exact sign-flip p beside it. Otherwise
+it is Welch's t-test on the two runs' per-seed values, and the reason is stated. The four distinct
+claim quantities (Q1/Q2, Q3, Q4, Q5) form one Holm family; the two scores are tested beside them,
+unadjusted. "No effect >= min-effect" only where the (1 - 2 alpha) interval of the difference lies
+inside +-min_effect (two one-sided tests), with the verdict words of ``harness report``.
 """
 
 from __future__ import annotations
@@ -25,16 +29,15 @@ from harness.analysis.families import MIN_SEEDS, Verdict, holm
 from harness.analysis.index import RunIndex, build_index
 from harness.analysis.intervals import Interval, t_interval
 from harness.analysis.procedures import RESAMPLES, PairedT, SignFlip
-from harness.analysis.questions import Claim, contrast, differences, level_table, pooled
+from harness.analysis.questions import Claim, differences, level_table, pooled
 from harness.analysis.validate import oriented, validate
 from harness.errors import HarnessError
 
 
 class Quantity(StrEnum):
-    """What is compared per seed: the five claims (one Holm family), then two scores."""
+    """What is compared per seed: the four distinct claim quantities (one Holm family), then two scores."""
 
-    Q1 = "Q1"
-    Q2 = "Q2"
+    Q1_Q2 = "Q1/Q2"
     Q3 = "Q3"
     Q4 = "Q4"
     Q5 = "Q5"
@@ -43,7 +46,7 @@ class Quantity(StrEnum):
 
     @property
     def in_family(self) -> bool:
-        """One of the five claims, Holm-adjusted together."""
+        """One of the claim quantities, Holm-adjusted together."""
         return self not in (Quantity.FRESH, Quantity.FINAL)
 
     @property
@@ -52,8 +55,7 @@ class Quantity(StrEnum):
 
 
 TITLES = {
-    Quantity.Q1: "order effect (later minus first position)",
-    Quantity.Q2: "shared minus fresh",
+    Quantity.Q1_Q2: "shared minus fresh (= Q1's contrast, later minus first position)",
     Quantity.Q3: "forgetting",
     Quantity.Q4: "retention beyond transfer",
     Quantity.Q5: "actor effect (range of the fresh models over actors)",
@@ -65,13 +67,29 @@ TITLES = {
 @dataclass(frozen=True, eq=False)
 class Study:
     """One run's rows and what decides whether its seeds pair with another run's (from config.json;
-    ``None`` where it records none)."""
+    ``None`` where it records none): the split a seed draws depends on the images (the fingerprint
+    covers their bytes, per class in order, and the image size), the protocol, the order in which
+    the actors were loaded (``disjoint_split`` draws actor by actor), the data seed and the counts."""
 
     name: str
     results: pd.DataFrame
     metric: str
     fingerprint: str | None = None
     protocol: str | None = None
+    actor_order: tuple[str, ...] | None = None
+    data_seed: int | None = None
+    counts: str | None = None
+
+
+SPLIT_KEYS = (
+    ("fingerprint", "the dataset fingerprint"),
+    ("protocol", "the split protocol"),
+    ("actor_order", "the actor order (the split is drawn actor by actor)"),
+    ("data_seed", "the data seed"),
+    ("counts", "the image counts"),
+)
+"""What must be equal for seed s to test the same images in both runs, and how the reason names it.
+The fingerprint and the protocol are required; the others are compared where either run records them."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +108,7 @@ class Difference:
     """One quantity, B minus A: means, the difference with its 95 % t-interval, the test and the verdict.
 
     ``p_exact``: the exact sign-flip p beside a paired t-test (NaN for Welch). ``p_adjusted``: Holm
-    over the five claims (the raw p for the two scores). ``per_seed``: seeds x (A, B).
+    over the claim quantities (the raw p for the two scores). ``per_seed``: seeds x (A, B).
     """
 
     quantity: Quantity
@@ -140,15 +158,14 @@ class Comparison:
 
 
 def per_seed(ix: RunIndex, sign: float) -> pd.DataFrame:
-    """Seeds x quantities of one run (claims oriented so that positive means better, scores raw)."""
+    """Seeds x quantities of one run (Q1/Q2 and Q4 oriented so that positive means better, Q3 so that
+    positive means more forgetting, scores raw). Q1/Q2 is Q2's mean over orders of shared minus fresh,
+    which is Q1's contrast whenever every position has as many orders."""
     fresh = level_table(ix, Claim.Q5)
     final = [pd.Series(np.nanmean([ix.r(o, x) for o in ix.orders], axis=0), fresh.index) for x in ix.actors]
-    claims = {
-        Quantity(c): pooled([differences(ix, c, x, sign) for x in ix.actors]) for c in (Claim.Q2, Claim.Q3, Claim.Q4)
-    }
+    claim_of = {Quantity.Q1_Q2: Claim.Q2, Quantity.Q3: Claim.Q3, Quantity.Q4: Claim.Q4}
     columns = {
-        Quantity.Q1: contrast(pooled([level_table(ix, Claim.Q1, x) for x in ix.actors]), sign),
-        **claims,
+        **{q: pooled([differences(ix, c, x, sign) for x in ix.actors]) for q, c in claim_of.items()},
         Quantity.Q5: fresh.max(axis=1, skipna=False) - fresh.min(axis=1, skipna=False),
         Quantity.FRESH: fresh.mean(axis=1, skipna=False),
         Quantity.FINAL: pooled(final),
@@ -157,12 +174,13 @@ def per_seed(ix: RunIndex, sign: float) -> pd.DataFrame:
 
 
 def pairing(a: Study, b: Study, seeds_a: tuple[int, ...], seeds_b: tuple[int, ...]) -> Pairing:
-    """Paired by seed on the common seeds when both runs tested the same images; else the reason."""
+    """Paired by seed on the common seeds when both runs tested the same images (every ``SPLIT_KEYS``
+    equal); else the reason, naming each that differs."""
     common = tuple(sorted(set(seeds_a) & set(seeds_b)))
     different = [
-        f"{what} differs ({getattr(a, key)} in {a.name}, {getattr(b, key)} in {b.name})"
-        for key, what in (("fingerprint", "the dataset fingerprint"), ("protocol", "the split protocol"))
-        if getattr(a, key) is None or getattr(a, key) != getattr(b, key)
+        f"{what} differs ({_shown(getattr(a, key))} in {a.name}, {_shown(getattr(b, key))} in {b.name})"
+        for key, what in SPLIT_KEYS
+        if getattr(a, key) != getattr(b, key)
     ]
     missing = [s.name for s in (a, b) if s.fingerprint is None or s.protocol is None]
     if missing:
@@ -260,6 +278,12 @@ def compare(a: Study, b: Study, alpha: float, min_effect: float, resamples: int 
             )
         )
     return Comparison(a.name, b.name, a.metric, alpha, min_effect, pair, tuple(out))
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "not recorded"
+    return ", ".join(value) if isinstance(value, tuple) else str(value)
 
 
 def _span(seeds: tuple[int, ...]) -> str:

@@ -17,7 +17,7 @@ from harness.analysis.compare import Comparison, Difference, Quantity, Study, co
 from harness.analysis.validate import read_results
 from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import md_table, num, pval
-from harness.report.plots import _figure, _save
+from harness.report.plots import figure, save
 from harness.settings import recorded
 
 PLOT = "plot_compare.png"
@@ -53,22 +53,30 @@ class Compared:
 
 
 def read_study(run_dir: Path) -> Study:
-    """A run directory's rows, its recorded primary metric, dataset fingerprint and split protocol."""
+    """A run directory's rows, its recorded primary metric, and what decides its seeds' splits
+    (``compare.SPLIT_KEYS``: fingerprint, protocol, actor order, data seed, image counts)."""
     path, results = read_results(run_dir)
     config = read_optional(run_dir)["config"]
     record = config if isinstance(config, dict) else {}
+    dataset, settings = record.get("dataset") or {}, record.get("config") or {}
+    images = dataset.get("images")
+    counts = None
+    if isinstance(images, dict):
+        counts = ", ".join(f"{actor} {n}" for actor, n in images.items()) + f", negatives {dataset.get('negatives')}"
     return Study(
         name=run_dir.name or str(run_dir),
         results=results,
         metric=recorded(record.get("config"))[0].metric,
-        fingerprint=(record.get("dataset") or {}).get("fingerprint"),
-        protocol=(record.get("config") or {}).get("protocol"),
+        fingerprint=dataset.get("fingerprint"),
+        protocol=settings.get("protocol"),
+        actor_order=tuple(dataset["actors"]) if isinstance(dataset.get("actors"), list) else None,
+        data_seed=settings.get("data_seed"),
+        counts=counts,
     )
 
 
 PHRASES: dict[Quantity, tuple[str, str, str]] = {
-    Quantity.Q1: ("'s order effect (later minus first position) is {} than {a}'s", "larger", "smaller"),
-    Quantity.Q2: ("'s shared model gains {} over a fresh model than {a}'s", "more", "less"),
+    Quantity.Q1_Q2: ("'s shared model gains {} over a fresh model than {a}'s", "more", "less"),
     Quantity.Q3: (" forgets {} than {a}", "more", "less"),
     Quantity.Q4: (" retains {} beyond transfer than {a}", "more", "less"),
     Quantity.Q5: ("'s actors differ {} (range of the fresh models) than {a}'s", "more", "less"),
@@ -84,7 +92,8 @@ def sentence(d: Difference, c: Comparison) -> str:
     template, up, down = PHRASES[d.quantity]
     text = template.format(up if d.effect >= 0 else down, a=f"A ({c.a})", metric=c.metric)
     low, high = (d.ci_low, d.ci_high) if d.effect >= 0 else (-d.ci_high, -d.ci_low)
-    return f"B ({c.b}){text} by {num(abs(d.effect))} [{num(low)}, {num(high)}]"
+    told = f"B ({c.b}){text} by {num(abs(d.effect))} [{num(low)}, {num(high)}]"
+    return told if d.quantity.in_family else f"{told} (a score outside the Holm family, unadjusted p)"
 
 
 def answer(c: Comparison) -> str:
@@ -112,9 +121,9 @@ def _design(c: Comparison) -> str:
     p = c.pairing
     if p.paired:
         text = (
-            f"Paired by seed on the {len(p.seeds)} seeds both runs have (the same dataset fingerprint, actors and "
-            "split protocol, so seed s tested the same images in both): paired t-tests on the per-seed "
-            "differences B - A, with the exact sign-flip p beside them."
+            f"Paired by seed on the {len(p.seeds)} seeds both runs have (the same dataset fingerprint, split "
+            "protocol, actor order, data seed and image counts, so seed s tested the same images in both): "
+            "paired t-tests on the per-seed differences B - A, with the exact sign-flip p beside them."
         )
         return text + (f" Left out for want of a partner: {p.left_out}." if p.left_out else "")
     return f"Not paired: {p.reason}. Welch's t-tests on the two runs' per-seed values."
@@ -139,7 +148,7 @@ def rows(c: Comparison) -> pd.DataFrame:
 
 def plot(path: Path, c: Comparison) -> None:
     """Per quantity, each seed's value in A and in B, joined by seed when the runs are paired."""
-    fig = _figure(2.3 * len(c.differences), 3.8)
+    fig = figure(2.3 * len(c.differences), 3.8)
     axes = fig.subplots(1, len(c.differences), squeeze=False)[0]
     for ax, d in zip(axes, c.differences, strict=True):
         values = d.per_seed
@@ -157,7 +166,7 @@ def plot(path: Path, c: Comparison) -> None:
     axes[0].set_ylabel(f"per-seed value ({c.metric})")
     joined = "lines join each seed's two runs" if c.pairing.paired else "not paired: dots are seeds"
     fig.suptitle(f"B minus A per seed ({joined}; diamonds: means)", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def markdown(c: Comparison) -> list[str]:
@@ -188,12 +197,16 @@ def markdown(c: Comparison) -> list[str]:
         "",
         table,
         "",
-        "Per seed, each run gives the five claims' quantities of `harness report` (Q1: later minus first "
-        "position; Q2: shared minus fresh; Q3: forgetting; Q4: the final model minus the model that never saw "
-        "the actor; all pooled over actors and oriented so that positive means better) and, for Q5, the range "
-        "over actors of the fresh models' scores; beside them the mean score of the fresh models and of the "
-        f"final shared models. The five claims are Holm-adjusted together at alpha = {c.alpha:g}; the two "
-        "scores are tested unadjusted. **real**: adjusted p < alpha. "
+        "Per seed, each run gives the claims' quantities of `harness report`, pooled over actors: Q1/Q2 is Q2, "
+        "shared minus fresh, which is also Q1's planned contrast (later minus first position): the fresh model "
+        "is the tree's depth-1 node and every position has as many orders, so the two are one per-seed number, "
+        "compared once (`harness report` shows Q1 from Q2 by closed testing); Q3 is forgetting (positive: the "
+        "final model scores lower than right after training, more forgetting); Q4 is the final model minus the "
+        "model that never saw the actor (positive: more retained); Q1/Q2 and Q4 are oriented so that positive "
+        "means better; Q5 is the range over actors of the fresh models' scores. Beside them, the mean score of "
+        f"the fresh models and of the final shared models. The four claim quantities are Holm-adjusted together "
+        f"at alpha = {c.alpha:g}; the two scores are tested unadjusted, outside the family. "
+        "**real**: adjusted p < alpha. "
         f"**no effect >= {c.min_effect:g}**: the {100 * (1 - 2 * c.alpha):g} % t-interval of the difference lies "
         f"inside ±{c.min_effect:g} (two one-sided tests at alpha). **undecided with N seeds**: neither. "
         "**n/a**: no test, with the reason. Intervals are 95 % t-intervals (Welch's for unpaired runs).",

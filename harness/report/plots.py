@@ -23,7 +23,8 @@ PLOTS: dict[str, str] = {
 MAX_HEATMAPS = 24
 
 
-def _figure(width: float, height: float):
+def figure(width: float, height: float):
+    """A matplotlib figure on the Agg canvas (no pyplot state, safe off the main thread), constrained layout."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -32,7 +33,8 @@ def _figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path: Path) -> None:
+def save(fig, path: Path) -> None:
+    """The figure as a PNG, written atomically."""
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
@@ -49,7 +51,7 @@ def _errorbar(ax, x: float, d, **kw) -> None:
 
 def plot_primary(path: Path, a: Analysis) -> None:
     """Q2-Q4 pooled over actors: one dot per seed, the mean with its 95 % t-interval."""
-    fig = _figure(6.5, 4.2)
+    fig = figure(6.5, 4.2)
     ax = fig.add_subplot()
     claims = [d for d in a.primary if d.has_single_effect]
     rng = np.random.default_rng(0)
@@ -64,12 +66,12 @@ def plot_primary(path: Path, a: Analysis) -> None:
     ax.set_xticks(range(len(claims)), [f"{d.claim} {d.claim.title.replace(' of X', '')}" for d in claims], fontsize=8)
     ax.set_ylabel(f"per-seed mean over actors ({a.metric}; positive = better)")
     ax.set_title("Primary effects (dots: seeds; diamond: mean, 95 % t-interval; dashed: ±min effect)", fontsize=9)
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_position(path: Path, a: Analysis) -> None:
     """Q1: the metric on X right after training X, by position, per actor and pooled."""
-    fig = _figure(6.5, 4.2)
+    fig = figure(6.5, 4.2)
     ax = fig.add_subplot()
     items: list[Decision] = [d for d in (a.primary[0], *a.exploratory) if d.claim is Claim.Q1 and d.levels]
     items = [d for d in items if d.n > 0]
@@ -89,16 +91,16 @@ def plot_position(path: Path, a: Analysis) -> None:
         ax.set_ylabel(f"{a.metric} on X right after training X")
         ax.set_title("By position (mean over seeds, 95 % t-interval)")
         ax.legend(fontsize="small")
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_shared_fresh(path: Path, a: Analysis) -> None:
     pairs = a.pairs
     actors = list(dict.fromkeys(pairs["actor"])) if len(pairs) else []
-    fig = _figure(max(3.2 * len(actors), 4.0), 4.0)
+    fig = figure(max(3.2 * len(actors), 4.0), 4.0)
     if not actors:
         _no_data(fig.add_subplot())
-        _save(fig, path)
+        save(fig, path)
         return
     axes = fig.subplots(1, len(actors), sharey=True, squeeze=False)[0]
     for ax, actor in zip(axes, actors, strict=True):
@@ -113,21 +115,21 @@ def plot_shared_fresh(path: Path, a: Analysis) -> None:
             ax.text(0.5, 0.5, "no data", ha="center", transform=ax.transAxes)
     axes[0].set_ylabel(f"{a.metric} on the actor (one line per seed)")
     fig.suptitle("Shared vs fresh, paired by seed")
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_matrices(path: Path, a: Analysis) -> None:
     mats = a.matrices
     names = list(mats)[:MAX_HEATMAPS]
     if not names:
-        fig = _figure(4, 3)
+        fig = figure(4, 3)
         _no_data(fig.add_subplot())
-        _save(fig, path)
+        save(fig, path)
         return
     ncols = min(3 if len(names) <= 9 else 6, len(names))
     nrows = math.ceil(len(names) / ncols)
     k = mats[names[0]].mean.shape[0]
-    fig = _figure(ncols * (1.2 + 0.9 * k), nrows * (0.9 + 0.8 * k))
+    fig = figure(ncols * (1.2 + 0.9 * k), nrows * (0.9 + 0.8 * k))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     values = np.concatenate([mats[n].mean.to_numpy().ravel() for n in names])
     values = values[np.isfinite(values)]
@@ -149,7 +151,7 @@ def plot_matrices(path: Path, a: Analysis) -> None:
         ax.set_axis_off()
     if image is not None:
         fig.colorbar(image, ax=list(axes[: len(names)]), shrink=0.8, label=f"mean {a.metric}")
-    _save(fig, path)
+    save(fig, path)
 
 
 @functools.cache
