@@ -335,8 +335,8 @@ def replicate(
 
     if out:
         check_output_file(out, "--out")
-    model_info = checked_model(model, data.image_size, precision, processes=1)
     config = replace(data, actors=parse_actors(order, "--order") or data.actors)
+    model_info = checked_model(model, data.image_size, precision, processes=1)
     loaded = load(config)
     from harness.execute import StudyConfig, run_node
     from harness.study import Node
