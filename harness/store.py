@@ -148,26 +148,46 @@ def check_entries(run_dir: Path) -> None:
     directory, snapshots a file, a seed's snapshot folder a file, a snapshot a directory), which would
     otherwise end the session in a traceback, some only once every training is done."""
     wrong = [
-        (path, "a directory", "a file")
+        (path, _kind(path), "a file")
         for pattern in (*FILES, "snapshots/*/*.npz")
         for path in sorted(run_dir.glob(pattern))
-        if path.is_dir()
+        if path.is_symlink() or not path.is_file()
     ] + [
-        (path, "a file", "its folder")
+        (path, _kind(path), "its folder")
         for pattern in (*FOLDERS, "snapshots/*")
         for path in sorted(run_dir.glob(pattern))
-        if path.exists() and not path.is_dir()
+        if path.is_symlink() or not path.is_dir()
     ]
     if wrong:
         path, found, expected = wrong[0]
         raise HarnessError(f"{path} is {found}, where a run keeps {expected}; move it aside, or pass another --out")
 
 
+def _kind(path: Path) -> str:
+    """What a run-directory entry is, in the words of a refusal."""
+    if path.is_symlink():
+        return "a symbolic link"
+    return "a directory" if path.is_dir() else "a file" if path.is_file() else "neither a file nor a directory"
+
+
+def _holds_harness_tables(database: Path) -> bool:
+    """Whether ``database`` is a SQLite file with the harness's evaluations table (opened read-only)."""
+    try:
+        with closing(sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            return (
+                db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'evaluations'").fetchone()
+                is not None
+            )
+    except sqlite3.DatabaseError:
+        return False
+
+
 def check_run_record(run_dir: Path) -> None:
     """Refuse a directory that holds other things and no run record: a run there would replace a
     results.csv, report.md or plots that some other study wrote, and add its own among the user's files."""
     present = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")
-    if present and not any((run_dir / name).exists() for name in RECORD):
+    record = (run_dir / "config.json").is_file() or _holds_harness_tables(run_dir / "results.sqlite")
+    if present and not record:
         shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
         raise HarnessError(
             f"--out {run_dir} is not empty and holds no harness run (no {' or '.join(RECORD)}): {shown}; "
@@ -212,7 +232,14 @@ def check_run_dir(run_dir: Path) -> None:
 def locked(run_dir: Path) -> Iterator[None]:
     """Hold RUN_DIR's lock for the duration; a second writer gets one clear line instead."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "a+") as handle:
+    try:  # never through a link: the lock file is written, and nothing outside the run directory may be
+        descriptor = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise HarnessError(
+            f"{run_dir / '.lock'} cannot be opened as the run's lock ({error.strerror}); "
+            "move it aside, or pass another --out"
+        ) from None
+    with open(descriptor, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -45,6 +45,24 @@ def test_a_directory_of_other_files_is_refused_naming_them_and_left_as_it_was(fa
     assert contents(out) == before and sorted(p.name for p in out.iterdir()) == ["notes.txt", "results.csv"]
 
 
+@pytest.mark.parametrize("database", ["empty", "foreign"])
+def test_a_results_sqlite_that_is_not_the_harness_s_is_no_run_record(faces, tmp_path, database):
+    """A user's own SQLite file (or an empty one) named results.sqlite does not make a directory a run."""
+    import sqlite3
+
+    out = tmp_path / "someone-elses"
+    out.mkdir()
+    (out / "results.csv").write_text("seed,condition\n0,shared\n")
+    (out / "results.sqlite").write_bytes(b"")
+    if database == "foreign":
+        with sqlite3.connect(out / "results.sqlite") as db:
+            db.execute("CREATE TABLE mine (x)")
+    before = contents(out)
+    message = refusal(folder_args(faces, out))
+    assert f"--out {out} is not empty and holds no harness run" in message
+    assert contents(out) == before
+
+
 @pytest.mark.parametrize("where", ["the data directory", "an actor's folder", "below an actor's folder"])
 def test_out_inside_the_data_directory_is_refused(faces, where):
     out = {"the data directory": faces, "an actor's folder": faces / "A", "below an actor's folder": faces / "A/run"}
@@ -67,22 +85,39 @@ def test_out_inside_the_data_directory_is_refused(faces, where):
         ("snapshots", "file"),
         ("snapshots/0", "file"),
         ("snapshots/0/A.npz", "dir"),
+        ("config.json", "fifo"),
+        (".lock", "fifo"),
+        (".lock", "link"),
+        ("snapshots/0", "link"),
     ],
 )
 def test_an_entry_of_the_wrong_type_is_refused_before_training(faces, tmp_path, entry, kind):
     out = tmp_path / "run"
     stored_results(out)  # a run record, as a killed run leaves it
     path = out / entry
+    victim = tmp_path / "outside.txt"
+    victim.write_text("the user's")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        path.unlink()
     if kind == "dir":
-        if path.is_file():
-            path.unlink()
         path.mkdir(parents=True)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link":  # a link out of the run directory: never followed, never written through
+        path.symlink_to(victim)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("not a folder")
     message = refusal(folder_args(faces, out))
-    assert message.startswith(f"{path} is a {'directory' if kind == 'dir' else 'file'}, where a run keeps")
+    found = {
+        "dir": "a directory",
+        "file": "a file",
+        "fifo": "neither a file nor a directory",
+        "link": "a symbolic link",
+    }
+    assert message.startswith(f"{path} is {found[kind]}, where a run keeps"), message
     assert "move it aside" in message and "--out" in message
+    assert victim.read_text() == "the user's"
 
 
 def test_seeds_beyond_what_the_store_holds_are_refused(faces, tmp_path):
