@@ -26,7 +26,7 @@ import pandas as pd
 from harness.choices import DEFAULT_MODEL
 from harness.errors import HarnessError
 from harness.files import atomic_write, remove_leftovers, replacing
-from harness.schema import METRICS
+from harness.schema import METRICS, Plan
 from harness.settings import recorded
 from harness.study import Node, conditions
 
@@ -321,13 +321,15 @@ class Store:
         """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv.
 
         A seed planned for the fresh models only (``--seeds auto``) has no shared rows: its depth-1
-        nodes are its fresh rows, and no order of it goes further."""
+        nodes are its fresh rows, and no order of it goes further. Every row's ``plan`` says which:
+        'tree' (the whole prefix tree) or 'fresh' (only the fresh models, by plan)."""
         evaluations = self.table("evaluations")
         for count in ("tp", "fp", "tn", "fn", "n_test"):
             evaluations[count] = evaluations[count].astype(int)
         rows = conditions(evaluations, actors)
         partial = [seed for seed, depth in self.plans().items() if depth < len(actors)]
         rows = rows[~(rows["seed"].isin(partial) & (rows["condition"] == "shared"))]
+        rows = rows.assign(plan=np.where(rows["seed"].isin(partial), str(Plan.FRESH), str(Plan.TREE)))
         atomic_write(self.run_dir / "results.csv", rows.to_csv(index=False))
         trainings = self.table("trainings").query("stage > 0").drop(columns="finished")
         atomic_write(

@@ -7,9 +7,10 @@ abilities inherited along the prefix tree). The five pooled per-seed claim value
 computed as ``harness.analysis.questions`` defines them, vectorised over studies and seeds; at
 each look every claim still tested gets its test (Q2-Q4 scipy's t-test, Q1/Q5 the harness's
 permutation Friedman test: exact up to 6 seeds, Monte Carlo beyond with at least the harness's
-9,999 permutations, more where a boundary needs them: :func:`resamples`) and the same ``decide_look`` as a real study. A seed costs the trainings its
-plan holds (``harness.auto.batch_depth``): the whole tree (15 for 3 actors) while Q1-Q4 are open,
-the 3 fresh models once only Q5 is.
+9,999 permutations, more where a boundary needs them: :func:`resamples`) and the same
+``decide_look`` as a real study. A seed costs the trainings its plan holds
+(``harness.auto.batch_depth``): the whole tree (15 for 3 actors) while Q1-Q4 are open, the 3 fresh
+models once only Q5 is.
 
 Print the table of allocations (README, "Where the seeds go"):
 
@@ -40,7 +41,7 @@ ORDERS = list(permutations(range(K)))
 PATHS = [p for depth in range(K + 1) for p in permutations(range(K), depth)]
 ALTERNATIVES = {"Q1": "two-sided", "Q2": "two-sided", "Q3": "greater", "Q4": "greater", "Q5": "two-sided"}
 CHUNK = 100  # studies simulated at once (memory)
-SCREEN = 0.1  # a Friedman p from 9,999 draws above this is far above every boundary: not redrawn
+SCREEN = 3  # a Friedman p from 9,999 draws above SCREEN x the largest boundary (about 99 hits) is not redrawn
 FLOOR_COUNTS = 10  # a Monte Carlo look's boundary p is at least this many times the smallest p, 1/(resamples+1)
 
 
@@ -93,7 +94,7 @@ def friedman_boundaries(design: Design) -> list[float]:
         ps = nominal_p(boundaries(design.claim_fractions(claim), design.alpha / len(CLAIM_NAMES), design.spending))
         out += [
             float(p)
-            for n, p in zip(design.claim_looks(claim), ps)
+            for n, p in zip(design.claim_looks(claim), ps, strict=True)
             if math.factorial(K) ** n > MAX_EXACT and p >= 1 / (RESAMPLES + 1)
         ]
     return out
@@ -107,28 +108,31 @@ def resamples(design: Design) -> int:
     return max(RESAMPLES, 10 ** math.ceil(math.log10(needed + 1)) - 1)
 
 
-def friedman_p(table: np.ndarray, draws: int) -> float:
+def friedman_p(table: np.ndarray, draws: int, screen: float) -> float:
     """The harness's permutation Friedman p (1 where every seed ties all levels: no test), with the
-    harness's 9,999 draws, and with ``draws`` where that p is below SCREEN (only there can it cross a
-    boundary: :func:`largest_boundary`; ties make each table's null distribution its own, and 99,999
-    draws for every table would take 20 times as long)."""
+    harness's 9,999 draws, and with ``draws`` where that p is below ``screen`` (SCREEN x the largest
+    boundary: only there can it cross one; ties make each table's null distribution its own, and
+    99,999 draws for every table would take 20 times as long)."""
     if np.all(np.ptp(table, axis=1) == 0):
         return 1.0
     p = PermutationFriedman(RESAMPLES).run(table).p
-    return p if p >= SCREEN or draws == RESAMPLES else PermutationFriedman(draws).run(table).p
+    return p if p >= screen or draws == RESAMPLES else PermutationFriedman(draws).run(table).p
 
 
 def largest_boundary(design: Design) -> float:
     """The largest nominal p of Q1's and Q5's boundaries at any look, at the largest level (alpha)."""
-    return max(float(np.max(nominal_p(boundaries(design.claim_fractions(c), design.alpha, design.spending)))) for c in ("Q1", "Q5"))
+    return max(
+        float(np.max(nominal_p(boundaries(design.claim_fractions(c), design.alpha, design.spending))))
+        for c in ("Q1", "Q5")
+    )
 
 
-def claim_evidence(claim: str, v: np.ndarray, draws: int = RESAMPLES) -> ClaimEvidence:
-    """One claim's test on one study's per-seed values ``v`` (seeds, or seeds x levels); ``draws``:
-    the Friedman test's Monte Carlo permutations."""
+def claim_evidence(claim: str, v: np.ndarray, draws: int = RESAMPLES, screen: float = 1.0) -> ClaimEvidence:
+    """One claim's test on one study's per-seed values ``v`` (seeds, or seeds x levels); ``draws``
+    and ``screen``: the Friedman test's Monte Carlo permutations (:func:`friedman_p`)."""
     n, alternative = len(v), ALTERNATIVES[claim]
     if v.ndim == 2:
-        return ClaimEvidence(claim, alternative, friedman_p(v, draws), n=n, values=v)
+        return ClaimEvidence(claim, alternative, friedman_p(v, draws, screen), n=n, values=v)
     test = stats.ttest_1samp(v, 0.0, alternative=alternative)
     low, high = stats.ttest_1samp(v, 0.0).confidence_interval(0.95)
     return ClaimEvidence(claim, alternative, float(test.pvalue), float(v.mean()), low, high, float(v.std(ddof=1)), n, v)
@@ -150,7 +154,7 @@ def run_study(design: Design, values: dict[str, np.ndarray], study: int, whole_t
     allocation before claim-aware seeds)."""
     records: list = []
     decided_at: dict[str, int] = {}
-    seeds, trainings, draws = 0, 0, resamples(design)
+    seeds, trainings, draws, screen = 0, 0, resamples(design), SCREEN * largest_boundary(design)
     for look, n in enumerate(design.looks):
         depth = batch_depth(design, records, n, K)
         if depth is None:
@@ -160,7 +164,9 @@ def run_study(design: Design, values: dict[str, np.ndarray], study: int, whole_t
         tested = [c for c in CLAIM_NAMES if c not in decided_at and design.claim_look(c, n) is not None]
         skipped = ClaimEvidence  # a claim not tested at this look: decide_look leaves it alone
         evidence = [
-            claim_evidence(c, values[c][study, :n], draws) if c in tested else skipped(c, ALTERNATIVES[c], np.nan)
+            claim_evidence(c, values[c][study, :n], draws, screen)
+            if c in tested
+            else skipped(c, ALTERNATIVES[c], np.nan)
             for c in CLAIM_NAMES
         ]
         new = decide_look(design, look, evidence, records)

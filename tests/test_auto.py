@@ -123,6 +123,7 @@ def test_seeds_after_q1_to_q4_train_only_the_fresh_models_and_the_report_says_so
     assert set(trainings.query("seed in @PARTIAL")["stage"]) == {1}
     rows = results(uninterrupted)
     assert set(rows.query("seed in @PARTIAL")["condition"]) == {"untrained", "fresh"}  # which seeds are partial
+    assert rows.groupby("seed")["plan"].agg(set).to_dict() == {s: {"tree" if s in FULL else "fresh"} for s in range(6)}
     with sqlite3.connect(uninterrupted / "results.sqlite") as db:
         assert dict(db.execute("SELECT seed, depth FROM plans").fetchall()) == {0: 3, 1: 3, 2: 3, 3: 1, 4: 1, 5: 1}
     summary = json.loads((uninterrupted / "sequential.json").read_text())
@@ -133,7 +134,9 @@ def test_seeds_after_q1_to_q4_train_only_the_fresh_models_and_the_report_says_so
     # The fixed-design section analyses each claim on the seeds that hold its nodes, and says how many.
     verdicts = pd.read_csv(uninterrupted / "verdicts.csv").query("family == 'primary'").set_index("question")
     assert verdicts.loc[["Q1", "Q2", "Q3", "Q4"], "n"].tolist() == [3] * 4 and verdicts.loc["Q5", "n"] == 6
-    assert "3 of 6 seeds" in (uninterrupted / "report.md").read_text()
+    report = (uninterrupted / "report.md").read_text()
+    assert "tested on the 3 seeds that trained the whole tree; 3 seeds trained only the fresh models, by plan" in report
+    assert "missing data" not in report
 
 
 @pytest.mark.slow
