@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from test_permute import SMALL, harness_process, invoke, results
 
+import harness.auto
+from harness.analysis import primary_tests
 from harness.cli import parse_budget, parse_seeds
 from harness.errors import HarnessError
 from harness.report.sequential import HEADING
@@ -137,6 +140,32 @@ def test_seeds_after_q1_to_q4_train_only_the_fresh_models_and_the_report_says_so
     report = (uninterrupted / "report.md").read_text()
     assert "tested on the 3 seeds that trained the whole tree; 3 seeds trained only the fresh models, by plan" in report
     assert "missing data" not in report
+
+
+@pytest.mark.slow
+def test_a_study_with_every_claim_shown_at_its_first_look_stops_there_and_resumes(lfw_home, tmp_path, monkeypatch):
+    """Every claim shown at one look (the real run's evidence, its p made 1e-9 by hand: no tiny run
+    shows five claims): the study stops after that look, and the same command again, resuming at
+    that look, trains nothing, re-tests nothing and writes the same report."""
+
+    def shown(results: pd.DataFrame, metric: str) -> list:
+        return [replace(e, p=1e-9) for e in primary_tests(results, metric)]
+
+    monkeypatch.setattr(harness.auto, "primary_tests", shown)
+    run_dir = tmp_path / "shown"
+    args = ["permute", "--seeds", "auto", "--look-every", "2", "--max-seeds", "2", "--q5-max-seeds", "4", *TINY]
+    args += ["--data-home", str(lfw_home), "--out", str(run_dir)]
+    first = " ".join(invoke(args).output.split())
+    recorded = looks(run_dir)
+    assert set(recorded["look"]) == {0} and (recorded["decision"] == "effect").all() and len(recorded) == 5
+    summary = json.loads((run_dir / "sequential.json").read_text())
+    assert summary["stop"] == "every claim decided" and summary["seeds"] == 2 and "look 1 of" in first
+    report = sequential_section(run_dir)
+    again = " ".join(invoke(args).output.split())
+    assert "look 2 of" not in again and looks(run_dir).equals(recorded)
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == 2 * 15
+    assert json.loads((run_dir / "sequential.json").read_text())["stop"] == "every claim decided"
+    assert sequential_section(run_dir) == report
 
 
 @pytest.mark.slow
