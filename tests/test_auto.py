@@ -160,6 +160,7 @@ def test_a_study_with_every_claim_shown_at_its_first_look_stops_there_and_resume
     assert set(recorded["look"]) == {0} and (recorded["decision"] == "effect").all() and len(recorded) == 5
     summary = json.loads((run_dir / "sequential.json").read_text())
     assert summary["stop"] == "every claim decided" and summary["seeds"] == 2 and "look 1 of" in first
+    assert "at most 36 trainings (to the horizons)" in first  # 2 whole trees, then 2 fresh-only seeds for Q5
     report = sequential_section(run_dir)
     again = " ".join(invoke(args).output.split())
     assert "look 2 of" not in again and looks(run_dir).equals(recorded)
