@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS looks (
     look INTEGER, seeds INTEGER, claim TEXT, alternative TEXT, alpha REAL, p REAL, effect REAL,
     ci_low REAL, ci_high REAL, sd REAL, boundary_z REAL, boundary_p REAL, decision TEXT, recorded REAL,
-    PRIMARY KEY (look, claim));
+    shown_by TEXT DEFAULT '', PRIMARY KEY (look, claim));
 CREATE TABLE IF NOT EXISTS plans (seed INTEGER PRIMARY KEY, depth INTEGER, recorded REAL);
 """
 LOOK_COLUMNS = (
@@ -65,6 +65,7 @@ LOOK_COLUMNS = (
     "boundary_z",
     "boundary_p",
     "decision",
+    "shown_by",
 )
 
 
@@ -208,15 +209,19 @@ class Store:
         remove_leftovers(run_dir)
         self.db = sqlite3.connect(run_dir / "results.sqlite")
         self.db.executescript(SCHEMA)
-        self.add_missing_metric_columns()
+        self.add_missing_columns()
 
-    def add_missing_metric_columns(self) -> None:
-        """A store from an older harness lacks newer metric columns: add them (empty for its rows)."""
+    def add_missing_columns(self) -> None:
+        """A store from an older harness lacks newer metric columns and the looks' ``shown_by``: add
+        them (empty for its rows)."""
         present = {row[1] for row in self.db.execute("PRAGMA table_info(evaluations)")}
+        looks = {row[1] for row in self.db.execute("PRAGMA table_info(looks)")}
         with self.db:
             for metric in METRICS:
                 if metric not in present:
                     self.db.execute(f"ALTER TABLE evaluations ADD COLUMN {metric} REAL")
+            if "shown_by" not in looks:
+                self.db.execute("ALTER TABLE looks ADD COLUMN shown_by TEXT DEFAULT ''")
 
     def legacy_note(self) -> str | None:
         """One line when stored nodes predate per-image predictions (an older harness made them)."""
@@ -287,7 +292,8 @@ class Store:
         recorded = time.time()
         with self.db:
             self.db.executemany(
-                f"INSERT INTO looks VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
+                f"INSERT INTO looks ({', '.join((*LOOK_COLUMNS, 'recorded'))}) "
+                f"VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
                 [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in records],
             )
 
