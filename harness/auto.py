@@ -66,6 +66,7 @@ def stored_looks(looks: pd.DataFrame) -> list[ClaimLook]:
                 "look": int(row["look"]),
                 "seeds": int(row["seeds"]),
                 "decision": Outcome(row["decision"]),
+                "shown_by": row.get("shown_by") or "",
             }
         )
 

@@ -547,7 +547,7 @@ def permute(
                 if design is None
                 else forecast_nodes(design, study, loaded.actors, run.store)
             )
-            estimate = estimate_study(run.store, loaded, study, executor, nodes)
+            estimate = estimate_study(run.store, loaded, study, executor, nodes, at_most=design is not None)
             total = len(nodes)
             console.print(estimate.line(), highlight=False)
             with training_progress(total, run.skipped, verbose, estimate) as on_node:

@@ -24,12 +24,15 @@ CALIBRATION_EPOCHS = 3  # the longer of the two calibration trainings
 
 @dataclass(frozen=True)
 class Estimate:
-    """Trainings still to run, the measured seconds each takes, and how many run at once."""
+    """Trainings still to run, the measured seconds each takes, and how many run at once;
+    ``at_most``: the trainings are a worst case (``--seeds auto``: every claim open now run to its
+    horizon), not the plan."""
 
     trainings: int
     seconds_per_training: float
     slots: int
     source: str
+    at_most: bool = False
 
     def seconds_left(self, trained: int = 0) -> float:
         """Wall seconds for the trainings left after ``trained`` more have finished."""
@@ -37,9 +40,15 @@ class Estimate:
 
     def line(self) -> str:
         workers = f"{self.slots} at a time" if self.slots > 1 else "one at a time"
+        count = (
+            f"at most {self.trainings} trainings (to the horizons)"
+            if self.at_most
+            else f"{self.trainings} trainings to run"
+        )
+        about = "at most about" if self.at_most else "about"
         return (
-            f"{self.trainings} trainings to run x {self.seconds_per_training:.1f} s per training ({self.source}), "
-            f"{workers}: about {clock(self.seconds_left())} (h:mm:ss) of training on this machine"
+            f"{count} x {self.seconds_per_training:.1f} s per training ({self.source}), "
+            f"{workers}: {about} {clock(self.seconds_left())} (h:mm:ss) of training on this machine"
         )
 
 
@@ -95,19 +104,19 @@ def calibrate(dataset, config, threads: int | None) -> float:
     return long if lengths[1] == config.train.epochs else extrapolate(short, long, lengths[1], config.train.epochs)
 
 
-def estimate_study(store, dataset, config, executor, nodes: list) -> Estimate:
-    """The estimate for the trainings among ``nodes`` (what the study plans to train) not yet in
-    ``store``, run on ``executor``."""
+def estimate_study(store, dataset, config, executor, nodes: list, at_most: bool = False) -> Estimate:
+    """The estimate for the trainings among ``nodes`` (what the study plans to train, or with
+    ``at_most`` the most it may train) not yet in ``store``, run on ``executor``."""
     done = store.finished()
     left = sum(1 for node in nodes if node.path and node not in done)
     stored = stored_seconds(store.table("trainings"))
     if stored is not None:
-        return Estimate(left, stored, executor.slots, "median of the trainings stored in this run directory")
+        return Estimate(left, stored, executor.slots, "median of the trainings stored in this run directory", at_most)
     if left == 0:
         return Estimate(0, 0.0, executor.slots, "nothing left to train")
     seconds = calibrate(dataset, config, executor.threads)
     source = f"calibrated here: 1- and {CALIBRATION_EPOCHS}-epoch trainings extrapolated to {config.train.epochs}"
-    return Estimate(left, seconds, executor.slots, source)
+    return Estimate(left, seconds, executor.slots, source, at_most)
 
 
 class EtaColumn(ProgressColumn):

@@ -2,6 +2,15 @@
 
 from enum import StrEnum
 
+
+class Plan(StrEnum):
+    """results.csv's ``plan`` column: what a seed trained by plan. Older results.csv have no ``plan``
+    (every seed trained the whole tree)."""
+
+    TREE = "tree"  # the whole prefix tree
+    FRESH = "fresh"  # only the fresh models (``--seeds auto``, once only Q5 was open)
+
+
 METRICS = (
     "accuracy",
     "balanced_accuracy",

@@ -26,7 +26,7 @@ import pandas as pd
 from harness.choices import DEFAULT_MODEL
 from harness.errors import HarnessError
 from harness.files import atomic_write, disk_full, remove_leftovers, replacing
-from harness.schema import METRICS
+from harness.schema import METRICS, Plan
 from harness.settings import recorded
 from harness.study import Node, conditions
 
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS looks (
     look INTEGER, seeds INTEGER, claim TEXT, alternative TEXT, alpha REAL, p REAL, effect REAL,
     ci_low REAL, ci_high REAL, sd REAL, boundary_z REAL, boundary_p REAL, decision TEXT, recorded REAL,
-    PRIMARY KEY (look, claim));
+    shown_by TEXT DEFAULT '', PRIMARY KEY (look, claim));
 CREATE TABLE IF NOT EXISTS plans (seed INTEGER PRIMARY KEY, depth INTEGER, recorded REAL);
 """
 LOOK_COLUMNS = (
@@ -65,6 +65,7 @@ LOOK_COLUMNS = (
     "boundary_z",
     "boundary_p",
     "decision",
+    "shown_by",
 )
 
 
@@ -328,7 +329,7 @@ class Store:
         self.db = sqlite3.connect(run_dir / "results.sqlite")
         with self.transaction():
             self.db.executescript(SCHEMA)
-        self.add_missing_metric_columns()
+        self.add_missing_columns()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -341,13 +342,17 @@ class Store:
                 raise full from None
             raise
 
-    def add_missing_metric_columns(self) -> None:
-        """A store from an older harness lacks newer metric columns: add them (empty for its rows)."""
+    def add_missing_columns(self) -> None:
+        """A store from an older harness lacks newer metric columns and the looks' ``shown_by``: add
+        them (empty for its rows)."""
         present = {row[1] for row in self.db.execute("PRAGMA table_info(evaluations)")}
+        looks = {row[1] for row in self.db.execute("PRAGMA table_info(looks)")}
         with self.transaction():
             for metric in METRICS:
                 if metric not in present:
                     self.db.execute(f"ALTER TABLE evaluations ADD COLUMN {metric} REAL")
+            if "shown_by" not in looks:
+                self.db.execute("ALTER TABLE looks ADD COLUMN shown_by TEXT DEFAULT ''")
 
     def legacy_note(self) -> str | None:
         """One line when stored nodes predate per-image predictions (an older harness made them)."""
@@ -418,7 +423,8 @@ class Store:
         recorded = time.time()
         with self.transaction():
             self.db.executemany(
-                f"INSERT INTO looks VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
+                f"INSERT INTO looks ({', '.join((*LOOK_COLUMNS, 'recorded'))}) "
+                f"VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
                 [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in records],
             )
 
@@ -431,7 +437,7 @@ class Store:
         the whole tree, 1 for the fresh models only), in one transaction, before any of it is
         trained; a seed's plan is recorded once and never replaced."""
         recorded = time.time()
-        with self.db:
+        with self.transaction():
             self.db.executemany("INSERT INTO plans VALUES (?, ?, ?)", [(s, d, recorded) for s, d in plans.items()])
 
     def plans(self) -> dict[int, int]:
@@ -452,13 +458,15 @@ class Store:
         """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv.
 
         A seed planned for the fresh models only (``--seeds auto``) has no shared rows: its depth-1
-        nodes are its fresh rows, and no order of it goes further."""
+        nodes are its fresh rows, and no order of it goes further. Every row's ``plan`` says which:
+        'tree' (the whole prefix tree) or 'fresh' (only the fresh models, by plan)."""
         evaluations = self.table("evaluations")
         for count in ("tp", "fp", "tn", "fn", "n_test"):
             evaluations[count] = evaluations[count].astype(int)
         rows = conditions(evaluations, actors)
         partial = [seed for seed, depth in self.plans().items() if depth < len(actors)]
         rows = rows[~(rows["seed"].isin(partial) & (rows["condition"] == "shared"))]
+        rows = rows.assign(plan=np.where(rows["seed"].isin(partial), str(Plan.FRESH), str(Plan.TREE)))
         atomic_write(self.run_dir / "results.csv", rows.to_csv(index=False))
         trainings = self.table("trainings").query("stage > 0").drop(columns="finished")
         atomic_write(

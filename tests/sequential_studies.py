@@ -6,10 +6,11 @@ seed's test images shared by all its models, negatives shared across actors, ima
 abilities inherited along the prefix tree). The five pooled per-seed claim values are then
 computed as ``harness.analysis.questions`` defines them, vectorised over studies and seeds; at
 each look every claim still tested gets its test (Q2-Q4 scipy's t-test, Q1/Q5 the harness's
-permutation Friedman test: exact up to 6 seeds, 999 Monte Carlo permutations beyond, where the
-harness draws 9,999) and the same ``decide_look`` as a real study. A seed costs the trainings its
-plan holds (``harness.auto.batch_depth``): the whole tree (15 for 3 actors) while Q1-Q4 are open,
-the 3 fresh models once only Q5 is.
+permutation Friedman test: exact up to 6 seeds, Monte Carlo beyond with at least the harness's
+9,999 permutations, more where a boundary needs them: :func:`resamples`) and the same
+``decide_look`` as a real study. A seed costs the trainings its plan holds
+(``harness.auto.batch_depth``): the whole tree (15 for 3 actors) while Q1-Q4 are open, the 3 fresh
+models once only Q5 is.
 
 Print the table of allocations (README, "Where the seeds go"):
 
@@ -19,6 +20,7 @@ Print the table of allocations (README, "Where the seeds go"):
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import dataclass
 from itertools import permutations
@@ -28,8 +30,8 @@ from scipy import stats
 from simulate import ClaimEvidence, node_index
 from simulate import simulate_accuracies as simulate_nodes
 
-from harness.analysis.procedures import PermutationFriedman
-from harness.analysis.sequential import Design, Outcome, decide_look
+from harness.analysis.procedures import MAX_EXACT, RESAMPLES, PermutationFriedman
+from harness.analysis.sequential import Design, Outcome, boundaries, decide_look, nominal_p
 from harness.auto import CLAIM_NAMES, batch_depth
 from harness.study import tree_trainings
 
@@ -39,7 +41,8 @@ ORDERS = list(permutations(range(K)))
 PATHS = [p for depth in range(K + 1) for p in permutations(range(K), depth)]
 ALTERNATIVES = {"Q1": "two-sided", "Q2": "two-sided", "Q3": "greater", "Q4": "greater", "Q5": "two-sided"}
 CHUNK = 100  # studies simulated at once (memory)
-RESAMPLES = 999  # Monte Carlo permutations beyond the exact ones (up to 100,000 exact: 6 seeds of 3 levels)
+SCREEN = 3  # a Friedman p from 9,999 draws above SCREEN x the largest boundary (about 99 hits) is not redrawn
+FLOOR_COUNTS = 10  # a Monte Carlo look's boundary p is at least this many times the smallest p, 1/(resamples+1)
 
 
 def node_key(path: tuple[int, ...], j: int) -> tuple[str, str, str]:
@@ -82,18 +85,54 @@ def claim_values(acc: dict[tuple, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def friedman_p(table: np.ndarray) -> float:
-    """The harness's permutation Friedman p (1 where every seed ties all levels: no test)."""
+def friedman_boundaries(design: Design) -> list[float]:
+    """The nominal p of Q1's and Q5's boundaries at their smallest level (alpha / 5) at every look where
+    the Friedman p is Monte Carlo (more than MAX_EXACT permutations) and the harness's own 9,999
+    permutations could reach it (a boundary below 1/10,000 the harness cannot cross either)."""
+    out = []
+    for claim in ("Q1", "Q5"):
+        ps = nominal_p(boundaries(design.claim_fractions(claim), design.alpha / len(CLAIM_NAMES), design.spending))
+        out += [
+            float(p)
+            for n, p in zip(design.claim_looks(claim), ps, strict=True)
+            if math.factorial(K) ** n > MAX_EXACT and p >= 1 / (RESAMPLES + 1)
+        ]
+    return out
+
+
+def resamples(design: Design) -> int:
+    """Monte Carlo permutations for the Friedman p: the harness's 9,999, or more where a boundary of
+    :func:`friedman_boundaries` lies within FLOOR_COUNTS x the smallest p (9,999 permutations would
+    understate how often Q1/Q5 cross it: Q5's Pocock boundary at alpha 0.01 is 2.95e-4)."""
+    needed = FLOOR_COUNTS / min(friedman_boundaries(design), default=1.0) - 1
+    return max(RESAMPLES, 10 ** math.ceil(math.log10(needed + 1)) - 1)
+
+
+def friedman_p(table: np.ndarray, draws: int, screen: float) -> float:
+    """The harness's permutation Friedman p (1 where every seed ties all levels: no test), with the
+    harness's 9,999 draws, and with ``draws`` where that p is below ``screen`` (SCREEN x the largest
+    boundary: only there can it cross one; ties make each table's null distribution its own, and
+    99,999 draws for every table would take 20 times as long)."""
     if np.all(np.ptp(table, axis=1) == 0):
         return 1.0
-    return PermutationFriedman(RESAMPLES).run(table).p
+    p = PermutationFriedman(RESAMPLES).run(table).p
+    return p if p >= screen or draws == RESAMPLES else PermutationFriedman(draws).run(table).p
 
 
-def claim_evidence(claim: str, v: np.ndarray) -> ClaimEvidence:
-    """One claim's test on one study's per-seed values ``v`` (seeds, or seeds x levels)."""
+def largest_boundary(design: Design) -> float:
+    """The largest nominal p of Q1's and Q5's boundaries at any look, at the largest level (alpha)."""
+    return max(
+        float(np.max(nominal_p(boundaries(design.claim_fractions(c), design.alpha, design.spending))))
+        for c in ("Q1", "Q5")
+    )
+
+
+def claim_evidence(claim: str, v: np.ndarray, draws: int = RESAMPLES, screen: float = 1.0) -> ClaimEvidence:
+    """One claim's test on one study's per-seed values ``v`` (seeds, or seeds x levels); ``draws``
+    and ``screen``: the Friedman test's Monte Carlo permutations (:func:`friedman_p`)."""
     n, alternative = len(v), ALTERNATIVES[claim]
     if v.ndim == 2:
-        return ClaimEvidence(claim, alternative, friedman_p(v), n=n, values=v)
+        return ClaimEvidence(claim, alternative, friedman_p(v, draws, screen), n=n, values=v)
     test = stats.ttest_1samp(v, 0.0, alternative=alternative)
     low, high = stats.ttest_1samp(v, 0.0).confidence_interval(0.95)
     return ClaimEvidence(claim, alternative, float(test.pvalue), float(v.mean()), low, high, float(v.std(ddof=1)), n, v)
@@ -115,7 +154,7 @@ def run_study(design: Design, values: dict[str, np.ndarray], study: int, whole_t
     allocation before claim-aware seeds)."""
     records: list = []
     decided_at: dict[str, int] = {}
-    seeds, trainings = 0, 0
+    seeds, trainings, draws, screen = 0, 0, resamples(design), SCREEN * largest_boundary(design)
     for look, n in enumerate(design.looks):
         depth = batch_depth(design, records, n, K)
         if depth is None:
@@ -125,7 +164,9 @@ def run_study(design: Design, values: dict[str, np.ndarray], study: int, whole_t
         tested = [c for c in CLAIM_NAMES if c not in decided_at and design.claim_look(c, n) is not None]
         skipped = ClaimEvidence  # a claim not tested at this look: decide_look leaves it alone
         evidence = [
-            claim_evidence(c, values[c][study, :n]) if c in tested else skipped(c, ALTERNATIVES[c], np.nan)
+            claim_evidence(c, values[c][study, :n], draws, screen)
+            if c in tested
+            else skipped(c, ALTERNATIVES[c], np.nan)
             for c in CLAIM_NAMES
         ]
         new = decide_look(design, look, evidence, records)

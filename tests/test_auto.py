@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from test_permute import SMALL, harness_process, invoke, results
 
+import harness.auto
+from harness.analysis import primary_tests
 from harness.cli import parse_budget, parse_seeds
 from harness.errors import HarnessError
 from harness.report.sequential import HEADING
@@ -123,6 +126,7 @@ def test_seeds_after_q1_to_q4_train_only_the_fresh_models_and_the_report_says_so
     assert set(trainings.query("seed in @PARTIAL")["stage"]) == {1}
     rows = results(uninterrupted)
     assert set(rows.query("seed in @PARTIAL")["condition"]) == {"untrained", "fresh"}  # which seeds are partial
+    assert rows.groupby("seed")["plan"].agg(set).to_dict() == {s: {"tree" if s in FULL else "fresh"} for s in range(6)}
     with sqlite3.connect(uninterrupted / "results.sqlite") as db:
         assert dict(db.execute("SELECT seed, depth FROM plans").fetchall()) == {0: 3, 1: 3, 2: 3, 3: 1, 4: 1, 5: 1}
     summary = json.loads((uninterrupted / "sequential.json").read_text())
@@ -133,7 +137,36 @@ def test_seeds_after_q1_to_q4_train_only_the_fresh_models_and_the_report_says_so
     # The fixed-design section analyses each claim on the seeds that hold its nodes, and says how many.
     verdicts = pd.read_csv(uninterrupted / "verdicts.csv").query("family == 'primary'").set_index("question")
     assert verdicts.loc[["Q1", "Q2", "Q3", "Q4"], "n"].tolist() == [3] * 4 and verdicts.loc["Q5", "n"] == 6
-    assert "3 of 6 seeds" in (uninterrupted / "report.md").read_text()
+    report = (uninterrupted / "report.md").read_text()
+    assert "tested on the 3 seeds that trained the whole tree; 3 seeds trained only the fresh models, by plan" in report
+    assert "missing data" not in report
+
+
+@pytest.mark.slow
+def test_a_study_with_every_claim_shown_at_its_first_look_stops_there_and_resumes(lfw_home, tmp_path, monkeypatch):
+    """Every claim shown at one look (the real run's evidence, its p made 1e-9 by hand: no tiny run
+    shows five claims): the study stops after that look, and the same command again, resuming at
+    that look, trains nothing, re-tests nothing and writes the same report."""
+
+    def shown(results: pd.DataFrame, metric: str) -> list:
+        return [replace(e, p=1e-9) for e in primary_tests(results, metric)]
+
+    monkeypatch.setattr(harness.auto, "primary_tests", shown)
+    run_dir = tmp_path / "shown"
+    args = ["permute", "--seeds", "auto", "--look-every", "2", "--max-seeds", "2", "--q5-max-seeds", "4", *TINY]
+    args += ["--data-home", str(lfw_home), "--out", str(run_dir)]
+    first = " ".join(invoke(args).output.split())
+    recorded = looks(run_dir)
+    assert set(recorded["look"]) == {0} and (recorded["decision"] == "effect").all() and len(recorded) == 5
+    summary = json.loads((run_dir / "sequential.json").read_text())
+    assert summary["stop"] == "every claim decided" and summary["seeds"] == 2 and "look 1 of" in first
+    assert "at most 36 trainings (to the horizons)" in first  # 2 whole trees, then 2 fresh-only seeds for Q5
+    report = sequential_section(run_dir)
+    again = " ".join(invoke(args).output.split())
+    assert "look 2 of" not in again and looks(run_dir).equals(recorded)
+    assert len(pd.read_csv(run_dir / "trainings.csv")) == 2 * 15
+    assert json.loads((run_dir / "sequential.json").read_text())["stop"] == "every claim decided"
+    assert sequential_section(run_dir) == report
 
 
 @pytest.mark.slow

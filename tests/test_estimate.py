@@ -35,6 +35,13 @@ def test_estimate_divides_by_parallel_trainings_and_counts_down():
     assert "75 trainings to run x 40.0 s" in estimate.line() and "0:25:00" in estimate.line()
 
 
+def test_a_worst_case_estimate_says_at_most():
+    """--seeds auto counts every claim open now run to its horizon: a bound, not the plan."""
+    line = Estimate(trainings=420, seconds_per_training=4.0, slots=1, source="test", at_most=True).line()
+    assert line.startswith("at most 420 trainings (to the horizons) x 4.0 s") and "at most about 0:28:00" in line
+    assert "to run" not in line
+
+
 def test_progress_bar_eta_uses_the_estimate():
     column = EtaColumn(Estimate(trainings=10, seconds_per_training=60.0, slots=1, source="test"))
     with Progress(column, disable=True) as bar:

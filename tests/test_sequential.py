@@ -173,6 +173,7 @@ def test_q2_shown_shows_q1_at_the_same_look_and_the_report_says_why(tmp_path):
     by_claim = {r.claim: r for r in records}
     assert by_claim["Q1"].decision == by_claim["Q2"].decision == Outcome.EFFECT
     assert by_claim["Q1"].p > by_claim["Q1"].boundary_p
+    assert by_claim["Q1"].shown_by == "Q2" and by_claim["Q2"].shown_by == ""  # recorded when decided
     assert by_claim["Q3"].alpha == pytest.approx(0.05 / 3) and by_claim["Q3"].decision == Outcome.OPEN
     write_summary(
         tmp_path, summary(design, Result(Stop.MAX_SEEDS, 5, list(records), math.nan, {}), "accuracy", None, 3)

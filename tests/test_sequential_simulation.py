@@ -11,11 +11,42 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from sequential_studies import ALTERNATIVES, K, claim_values, simulate_accuracies, studies
+from sequential_studies import (
+    ALLOCATIONS,
+    ALTERNATIVES,
+    FLOOR_COUNTS,
+    SCREEN,
+    K,
+    claim_values,
+    friedman_boundaries,
+    largest_boundary,
+    resamples,
+    simulate_accuracies,
+    studies,
+)
 
+from harness.analysis.procedures import RESAMPLES
 from harness.analysis.sequential import Design, Outcome
 
 DESIGN = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05)
+SIMULATED = [  # every design simulated here and in the README's table
+    DESIGN,
+    Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05, spending="obf"),
+    Design(max_seeds=20, look_every=5, alpha=0.01, min_effect=0.05),
+    *(design for design, _ in ALLOCATIONS.values()),
+]
+
+
+@pytest.mark.parametrize("design", SIMULATED, ids=str)
+def test_the_monte_carlo_floor_is_far_below_every_boundary_simulated(design):
+    """The simulated Friedman p draws at least the harness's 9,999 permutations, and enough that every
+    boundary a Monte Carlo look of Q1/Q5 faces is at least 10 x the smallest p (999 draws, the earlier
+    count, made Q5's Pocock boundary of 1.65e-3 at alpha 0.05 nearly unreachable); a p is redrawn
+    wherever 9,999 draws leave it within reach of a boundary (below 3 x the largest: about 99 hits)."""
+    draws = resamples(design)
+    assert draws >= RESAMPLES
+    assert all(b >= FLOOR_COUNTS / (draws + 1) for b in friedman_boundaries(design))
+    assert SCREEN * largest_boundary(design) * (RESAMPLES + 1) >= 90
 
 
 @pytest.mark.slow

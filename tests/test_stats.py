@@ -671,6 +671,23 @@ def test_missing_evaluations():
     assert find(b.exploratory, "Q3", "Tony_Blair").n == 8
 
 
+def test_seeds_planned_for_the_fresh_models_are_not_reported_as_missing_data():
+    """A results.csv whose seeds 5-7 trained only the fresh models, by plan (``--seeds auto``; ``plan``
+    'fresh', no shared rows): Q1-Q4 are tested on the other 5, which the note says without calling the
+    3 missing; a seed that lost rows without a plan still counts as missing data."""
+    df = simulate_results(8, rng=0)
+    df["plan"] = np.where(df["seed"] >= 5, "fresh", "tree")
+    df = df[~((df["seed"] >= 5) & (df["condition"] == "shared"))]
+    a = analyse(df, "accuracy", 0.05, 0.05)
+    planned = "tested on the 5 seeds that trained the whole tree; 3 seeds trained only the fresh models, by plan"
+    assert find(a.primary, "Q3").n == 5 and find(a.primary, "Q3").note == planned
+    assert find(a.primary, "Q5").n == 8 and find(a.primary, "Q5").note == ""
+    assert all("missing" not in d.note for d in a.decisions)
+    b = analyse(df[~((df["seed"] == 0) & (df["eval_actor"] == "Colin_Powell"))], "accuracy", 0.05, 0.05)
+    note = "tested on the 4 seeds that trained the whole tree; 3 seeds trained only the fresh models, by plan"
+    assert find(b.primary, "Q3").note == f"{note}; 1 of 8 seeds dropped for missing data"
+
+
 # --------------------------------------------------------------------------------------------
 # Validation: one line naming results.csv and the row
 

@@ -115,3 +115,29 @@ def test_a_design_recorded_before_q5s_own_horizon_resumes_with_q5_stopping_with_
     check_config(tmp_path, record(20))
     with pytest.raises(HarnessError, match="different study.*q5_max_seeds"):
         check_config(tmp_path, record(60))
+
+
+def test_a_looks_table_from_before_shown_by_gains_it_and_keeps_its_looks(tmp_path):
+    """A store whose looks table predates ``shown_by`` (closed testing recorded at the look) opens
+    with the column added, empty for its rows, and records new looks with it."""
+    import sqlite3
+
+    from harness.auto import stored_looks
+
+    old = "look, seeds, claim, alternative, alpha, p, effect, ci_low, ci_high, sd, boundary_z, boundary_p, decision"
+    row = (0, 5, "Q1", "two-sided", 0.01, 0.3, 0.02, -0.01, 0.05, 0.02, 2.9, 0.0037, "effect", 1.0)
+    with sqlite3.connect(tmp_path / "results.sqlite") as db:
+        db.execute(f"CREATE TABLE looks ({old}, recorded REAL, PRIMARY KEY (look, claim))")
+        db.execute(f"INSERT INTO looks VALUES ({', '.join('?' * len(row))})", row)
+    store = Store(tmp_path)
+    new = dict(
+        zip(
+            old.split(", "),
+            (1, 10, "Q5", "two-sided", 0.01, 1e-4, 0.1, 0.05, 0.15, 0.05, 2.9, 4e-3, "effect"),
+            strict=True,
+        )
+    )
+    store.record_look([new | {"shown_by": ""}, new | {"claim": "Q4", "shown_by": "Q2"}])
+    records = stored_looks(store.looks())
+    store.close()
+    assert [(r.claim, r.shown_by) for r in records] == [("Q1", ""), ("Q5", ""), ("Q4", "Q2")]

@@ -20,7 +20,11 @@ import numpy as np
 import pandas as pd
 
 DECIMALS = 9
-"""Per-seed values are rounded to this many decimals: values closer than 1e-9 are one value."""
+"""Per-seed values are rounded once to the nearest multiple of 10**-DECIMALS. Values that far apart
+or more stay apart; closer values can still be split by a rounding boundary (an odd multiple of
+5e-10) between them. Values equal in exact arithmetic on a coarser grid (fractions p/q, q far
+below 1e9), whose float sums differ by far less than 1e-9, land on the same grid point: p/q lies
+at least 1 / (2e9 q) from a boundary (on one only if 1024 divides q)."""
 
 Values = TypeVar("Values", np.ndarray, pd.Series, pd.DataFrame)
 

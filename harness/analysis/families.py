@@ -162,24 +162,44 @@ def _shortage(n: int) -> str:
     return ""
 
 
-def _dropped(n: int, total: int) -> str:
-    return f"{total - n} of {total} seeds dropped for missing data" if 0 < n < total else ""
+def _dropped(complete: pd.Index, seeds: pd.Index, fresh_only: frozenset[int]) -> str:
+    """Which seeds a test left out, and why: not planned for the claim (they trained only the fresh
+    models, by plan) or missing data."""
+    n, left_out = len(complete), seeds.difference(complete)
+    if not n or not len(left_out):
+        return ""
+    planned = left_out.intersection(pd.Index(sorted(fresh_only)))
+    notes = []
+    if len(planned):
+        notes.append(
+            f"tested on the {n} seeds that trained the whole tree; {len(planned)} seeds trained only the fresh"
+            " models, by plan"
+        )
+    if len(left_out) > len(planned):
+        notes.append(f"{len(left_out) - len(planned)} of {len(seeds)} seeds dropped for missing data")
+    return "; ".join(notes)
 
 
 def difference_evidence(
-    family: Family, claim: Claim, actor: str, series: pd.Series, resamples: int = RESAMPLES
+    family: Family,
+    claim: Claim,
+    actor: str,
+    series: pd.Series,
+    resamples: int = RESAMPLES,
+    fresh_only: frozenset[int] = frozenset(),
 ) -> Evidence:
     """Q2-Q4: the primary family's t-test with the sign-flip p beside it, or the exploratory
-    family's exact sign-flip test alone."""
+    family's exact sign-flip test alone; ``fresh_only``: the seeds planned for the fresh models only."""
     alternative = ALTERNATIVES[claim]
     exact = SignFlip(alternative, resamples)
     test = PairedT(alternative) if family is Family.PRIMARY else exact
     series = on_grid(series)
-    d = series.dropna().to_numpy(float)
+    complete = series.dropna()
+    d = complete.to_numpy(float)
     n = len(d)
     base = dict(family=family, claim=claim, actor=actor, test=test, alternative=alternative, n=n, per_seed=series)
     ci = t_interval(d)
-    base.update(effect=ci.mean, ci_low=ci.low, ci_high=ci.high, note=_dropped(n, len(series)))
+    base.update(effect=ci.mean, ci_low=ci.low, ci_high=ci.high, note=_dropped(complete.index, series.index, fresh_only))
     if n > 1:
         base["sd"] = float(np.std(d, ddof=1))
     reason = _shortage(n)
@@ -202,7 +222,13 @@ def difference_evidence(
 
 
 def level_evidence(
-    family: Family, claim: Claim, actor: str, table: pd.DataFrame, sign: float, resamples: int = RESAMPLES
+    family: Family,
+    claim: Claim,
+    actor: str,
+    table: pd.DataFrame,
+    sign: float,
+    resamples: int = RESAMPLES,
+    fresh_only: frozenset[int] = frozenset(),
 ) -> Evidence:
     """Q1 or Q5: permutation Friedman over the levels, level means with t-intervals, and for Q1
     the planned contrast (later positions minus the first)."""
@@ -223,7 +249,7 @@ def level_evidence(
         per_seed=table,
         levels=levels,
         contrast=planned,
-        note=_dropped(n, len(table)),
+        note=_dropped(complete.index, table.index, fresh_only),
     )
     if n > 1 and k > 1:
         means = values.mean(axis=0)
@@ -249,22 +275,30 @@ def primary_evidence(ix: RunIndex, sign: float, resamples: int = RESAMPLES) -> t
     out = []
     for claim in Claim:
         if claim is Claim.Q5:
-            out.append(level_evidence(Family.PRIMARY, claim, "", level_table(ix, claim), sign, resamples))
+            out.append(
+                level_evidence(Family.PRIMARY, claim, "", level_table(ix, claim), sign, resamples, ix.fresh_only)
+            )
         elif claim is Claim.Q1:
             table = pooled([level_table(ix, claim, x) for x in ix.actors]) if ix.actors else level_table(ix, claim)
-            out.append(level_evidence(Family.PRIMARY, claim, "", table, sign, resamples))
+            out.append(level_evidence(Family.PRIMARY, claim, "", table, sign, resamples, ix.fresh_only))
         else:
             series = pooled([differences(ix, claim, x, sign) for x in ix.actors])
-            out.append(difference_evidence(Family.PRIMARY, claim, "", series, resamples))
+            out.append(difference_evidence(Family.PRIMARY, claim, "", series, resamples, ix.fresh_only))
     return tuple(out)
 
 
 def exploratory_evidence(ix: RunIndex, sign: float, resamples: int = RESAMPLES) -> tuple[Evidence, ...]:
     """Q1-Q4 for every actor, then Q5: the per-actor tests."""
     family = Family.EXPLORATORY
-    out = [level_evidence(family, Claim.Q1, x, level_table(ix, Claim.Q1, x), sign, resamples) for x in ix.actors]
+    out = [
+        level_evidence(family, Claim.Q1, x, level_table(ix, Claim.Q1, x), sign, resamples, ix.fresh_only)
+        for x in ix.actors
+    ]
     for claim in (Claim.Q2, Claim.Q3, Claim.Q4):
-        out += [difference_evidence(family, claim, x, differences(ix, claim, x, sign), resamples) for x in ix.actors]
+        out += [
+            difference_evidence(family, claim, x, differences(ix, claim, x, sign), resamples, ix.fresh_only)
+            for x in ix.actors
+        ]
     out.append(level_evidence(family, Claim.Q5, "", level_table(ix, Claim.Q5), sign, resamples))
     return tuple(out)
 

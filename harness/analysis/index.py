@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.schema import Plan
+
 SHARED, FRESH, UNTRAINED = "shared", "fresh", "untrained"
 
 
@@ -32,6 +34,7 @@ class RunIndex:
     shared: dict[tuple[tuple[str, ...], str], np.ndarray]
     fresh: dict[tuple[str, str], np.ndarray]
     untrained: dict[str, np.ndarray]
+    fresh_only: frozenset[int] = frozenset()  # seeds that by plan trained only the fresh models (plan 'fresh')
 
     @property
     def k(self) -> int:
@@ -57,6 +60,7 @@ class RunIndex:
 def build_index(df: pd.DataFrame, metric: str) -> RunIndex:
     """Index validated rows by model: shared (prefix, eval actor), fresh (actor, eval actor), untrained."""
     seeds = tuple(int(s) for s in np.sort(df["seed"].unique()))
+    fresh_only = frozenset(int(s) for s in df.loc[df["plan"] == Plan.FRESH, "seed"]) if "plan" in df else frozenset()
     df = df[df["eval_actor"].notna()]
     order = df["order"].to_numpy(object)
     if "trained_actor" in df.columns:  # fresh rows: the actor, from order or trained_actor
@@ -99,4 +103,4 @@ def build_index(df: pd.DataFrame, metric: str) -> RunIndex:
     actor_set = ({a for p in parsed.values() for a in p} | {t for t, _ in fresh}) - {""}
     actors = tuple(sorted(actor_set or set(evals)))
     orders = tuple(sorted(p for p in set(parsed.values()) if len(p) == len(actors) and set(p) == actor_set))
-    return RunIndex(seeds, actors, orders, shared, fresh, untrained)
+    return RunIndex(seeds, actors, orders, shared, fresh, untrained, fresh_only)

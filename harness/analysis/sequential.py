@@ -310,6 +310,9 @@ class ClaimLook:
     boundary_z: float
     boundary_p: float
     decision: Outcome
+    shown_by: str = (
+        ""  # the claim whose showing showed this one by closed testing (IMPLIES), its own p short of its boundary
+    )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "decision": str(self.decision)}
@@ -364,6 +367,7 @@ def decide_look(
     m = len(evidence)
     level_of: dict[str, float] = {}
     outcome: dict[str, Outcome] = {}
+    shown_by: dict[str, str] = {}
     while rejected < m:  # Holm-type reallocation: repeat at this look until no new rejection (or none left)
         level = design.alpha / (m - rejected)
         new = 0
@@ -379,6 +383,7 @@ def decide_look(
         for shown, implied in IMPLIES.items():  # closed testing: Q2 shown shows Q1
             if outcome.get(shown) == Outcome.EFFECT and implied in level_of and outcome.get(implied) is None:
                 outcome[implied] = Outcome.EFFECT
+                shown_by[implied] = shown
                 new += 1
         if not new:
             break
@@ -403,6 +408,7 @@ def decide_look(
                 boundary_z=boundary,
                 boundary_p=float(nominal_p(boundary, e.alternative)),
                 decision=decision,
+                shown_by=shown_by.get(claim, ""),
             )
         )
     return tuple(records)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.analysis.questions import IMPLIES
 from harness.analysis.sequential import Outcome
 from harness.report.formatting import md_table, num, pval
 
@@ -61,11 +60,9 @@ def _interval(low: object, high: object) -> str:
 
 
 def _effect(r: dict) -> str:
-    """A shown claim's decision: "effect (as Q2 is)" where closed testing showed it (its own p above
-    its boundary), else "effect"."""
-    own = r["p"] is not None and r["boundary_p"] is not None and r["p"] <= r["boundary_p"]
-    by = next((str(shown) for shown, implied in IMPLIES.items() if implied == r["claim"]), None)
-    return f"effect (as {by} is)" if by and not own else "effect"
+    """A shown claim's decision: "effect (as Q2 is)" where closed testing showed it (its own p short
+    of its boundary: the look's recorded ``shown_by``), else "effect"."""
+    return f"effect (as {r['shown_by']} is)" if r.get("shown_by") else "effect"
 
 
 def _look_decision(r: dict) -> str:
