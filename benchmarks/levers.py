@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.conftest import IMAGE_SIZE, N_TRAIN
+from harness.choices import DEFAULT_MODEL
 
 CORES = os.cpu_count() or 1
 LEVERS: dict[str, dict] = {
@@ -61,8 +62,8 @@ def per_batch(x, y, config, rng):
     return batches.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
 
 
-def measure(lever: str, epochs: int) -> float:
-    """images/s of one training with ``lever`` in this (fresh) process."""
+def measure(lever: str, epochs: int, model: str) -> float:
+    """images/s of one training of ``model`` (a ``--model`` factory) with ``lever`` in this (fresh) process."""
     import numpy as np
     import tensorflow as tf
 
@@ -75,18 +76,18 @@ def measure(lever: str, epochs: int) -> float:
     rng = np.random.default_rng(0)
     x = rng.random((N_TRAIN, IMAGE_SIZE, IMAGE_SIZE, 1), dtype=np.float32)
     y = (np.arange(N_TRAIN) % 2).astype(np.float32)
-    learner = Learner(IMAGE_SIZE, "float32")
+    learner = Learner(IMAGE_SIZE, "float32", model)
     learner.model.compile(
         optimizer=learner.optimizer,
-        loss="binary_crossentropy",
+        loss=learner.model.loss,  # the factory's, else binary cross-entropy (``harness.train.Learner``)
         jit_compile=settings.get("jit_compile", False),
         steps_per_execution=settings.get("steps_per_execution", 1),
     )
-    learner.load(initial_weights(IMAGE_SIZE, "float32", np.random.SeedSequence(0)))
+    learner.load(initial_weights(IMAGE_SIZE, "float32", np.random.SeedSequence(0), model))
     batches = per_batch if settings.get("per_batch") else augmented_batches
     seconds = 0.0
     for epochs_now in (1, epochs):  # the first traces the graph
-        dataset = batches(x, y, TrainConfig(epochs=epochs_now), np.random.default_rng(1))
+        dataset = batches(x, y, TrainConfig(epochs=epochs_now, model=model), np.random.default_rng(1))
         if "private_threads" in settings:
             options = tf.data.Options()
             options.threading.private_threadpool_size = settings["private_threads"]
@@ -100,9 +101,9 @@ def measure(lever: str, epochs: int) -> float:
     return N_TRAIN * epochs / seconds
 
 
-def run_round(lever: str, epochs: int) -> float:
+def run_round(lever: str, epochs: int, model: str) -> float:
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"} | LEVERS[lever].get("env", {})
-    command = [sys.executable, "-m", "benchmarks.levers", "--measure", lever, "--epochs", str(epochs)]
+    command = [sys.executable, "-m", "benchmarks.levers", "--measure", lever, "--epochs", str(epochs), "--model", model]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
@@ -112,16 +113,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--levers", default=";".join(LEVERS), help="Semicolon-separated lever names.")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="The --model factory to train.")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=Path("reports/levers.json"))
     args = parser.parse_args()
     if args.measure:
-        print(measure(args.measure, args.epochs))
+        print(measure(args.measure, args.epochs, args.model))
         return
     levers = [name for name in args.levers.split(";") if name != "baseline"]
     rounds = []
     for i in range(args.rounds):
-        rates = {lever: run_round(lever, args.epochs) for lever in ["baseline", *levers]}
+        rates = {lever: run_round(lever, args.epochs, args.model) for lever in ["baseline", *levers]}
         rounds.append({"round": i, "load": os.getloadavg()[0], "images_per_second": rates})
         print(json.dumps(rounds[-1]), flush=True)
     summary = {}
