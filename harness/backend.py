@@ -4,8 +4,7 @@ TensorFlow logs through absl; what it logs before absl's logging is initialised 
 probing, CPU features: several lines before every training command) ignores
 ``TF_CPP_MIN_LOG_LEVEL``, so the import itself runs with the process's stderr (file descriptor 2)
 pointed at /dev/null. ``TF_CPP_MIN_LOG_LEVEL=3`` (unless the user set it) silences what the C++
-side logs later; the devices are probed inside the silenced import, so the failed ``cuInit`` of machines
-without a GPU never reaches the terminal whatever the log level. Python errors are not
+side logs later, such as the failed ``cuInit`` on machines without a GPU. Python errors are not
 affected: they are raised after stderr is restored. Every harness module takes TensorFlow and
 Keras from here.
 """
@@ -36,7 +35,5 @@ def stderr_silenced():
 with stderr_silenced():
     import keras
     import tensorflow as tf
-
-    tf.config.list_physical_devices()  # device probing (a failed cuInit on machines without a GPU) logs here
 
 __all__ = ["keras", "tf"]
