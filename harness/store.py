@@ -224,9 +224,9 @@ def check_run_dir(run_dir: Path) -> None:
     check_writable(run_dir)
     if run_dir.is_dir():
         check_entries(run_dir)
-        check_run_record(run_dir)
         read_config(run_dir)
-        check_store(run_dir / "results.sqlite")
+        check_store(run_dir / "results.sqlite")  # a damaged store is named as such, before "no run record"
+        check_run_record(run_dir)
 
 
 @contextmanager
