@@ -20,6 +20,7 @@ from test_auto import auto_args
 from test_permute import (
     baseline,
     harness_process,
+    interrupted,
     invoke,
     permute_args,
     results,
@@ -37,12 +38,8 @@ pytestmark = pytest.mark.slow
 
 def test_sigterm_is_handled_as_ctrl_c_and_its_session_counts_against_the_budget(lfw_home, tmp_path):
     run_dir = tmp_path / "terminated"
-    process = harness_process(auto_args(lfw_home, run_dir))
-    wait_for_trainings(run_dir, 3, process)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
-    stored = stored_trainings(run_dir)
+    code, stderr, stored = interrupted(auto_args(lfw_home, run_dir), run_dir, signal.SIGTERM)
+    assert code == 143, stderr
     assert f"interrupted; {stored} trainings stored; rerun the same command to resume" in stderr.splitlines(), stderr
     assert "Traceback" not in stderr
     sessions = pd.read_csv(run_dir / "sessions.csv")

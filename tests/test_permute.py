@@ -201,14 +201,19 @@ def test_another_thread_count_is_refused_naming_both(baseline, lfw_home):
     assert (baseline / "config.json").read_text() == config
 
 
+def interrupted(args: list[str], run_dir: Path, sent: signal.Signals) -> tuple[int, str, int]:
+    """``harness ARGS`` sent ``sent`` after 3 stored trainings: its exit code, stderr and the trainings stored."""
+    process = harness_process(args)
+    wait_for_trainings(run_dir, 3, process)
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr, stored_trainings(run_dir)
+
+
 def test_ctrl_c_records_the_session_and_says_how_to_resume(lfw_home, tmp_path):
     run_dir = tmp_path / "interrupted"
-    process = harness_process(permute_args(lfw_home, run_dir))
-    wait_for_trainings(run_dir, 3, process)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr
-    stored = stored_trainings(run_dir)
+    code, stderr, stored = interrupted(permute_args(lfw_home, run_dir), run_dir, signal.SIGINT)
+    assert code == 130, stderr
     line = f"interrupted; {stored} trainings stored; rerun the same command to resume"
     assert line in stderr.splitlines(), stderr
     sessions = pd.read_csv(run_dir / "sessions.csv")
