@@ -12,7 +12,8 @@ import tempfile
 import timeit
 from pathlib import Path
 
-from harness.data import DataConfig, load_dataset
+from harness.config import DataConfig
+from harness.data import load_dataset
 from harness.data.cache import cached_image_set
 from harness.data.images import content_sha256
 

@@ -67,7 +67,8 @@ def measure(lever: str, epochs: int, model: str) -> float:
     import numpy as np
     import tensorflow as tf
 
-    from harness.train import Learner, TrainConfig, augmented_batches, configure_tensorflow, initial_weights
+    from harness.config import TrainConfig
+    from harness.train import Learner, augmented_batches, configure_tensorflow, initial_weights
 
     settings = LEVERS[lever]
     configure_tensorflow()

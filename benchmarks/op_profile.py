@@ -66,7 +66,8 @@ def profile(epochs: int, image_size: int, logdir: Path, model: str = DEFAULT_MOD
     """Op events of one ``epochs``-epoch training after a traced warm-up, and its wall seconds."""
     import tensorflow as tf
 
-    from harness.train import Learner, TrainConfig, configure_tensorflow, initial_weights
+    from harness.config import TrainConfig
+    from harness.train import Learner, configure_tensorflow, initial_weights
 
     configure_tensorflow()
     rng = np.random.default_rng(0)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.conftest import MODEL
-from harness.data import DataConfig, load_dataset, make_split, stage_arrays
-from harness.execute import InProcess, StudyConfig, run_study
+from harness.config import DataConfig, StudyConfig, TrainConfig
+from harness.data import load_dataset, make_split, stage_arrays
+from harness.execute import InProcess, run_study
 from harness.store import Store
 from harness.study import Node, init_sequence, node_sequence, orders, split_sequence
-from harness.train import TrainConfig, initial_weights, learner
+from harness.train import initial_weights, learner
 
 SEEDS, EPOCHS, SIZE = (0, 1), 2, 32
 

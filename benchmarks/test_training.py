@@ -12,7 +12,8 @@ import pytest
 
 from benchmarks.conftest import EPOCHS, IMAGE_SIZE, MODEL, ROUNDS, record_rounds
 from benchmarks.efficiency import matmul_gflops, training_flops
-from harness.train import Learner, TrainConfig, configure_tensorflow, initial_weights
+from harness.config import TrainConfig
+from harness.train import Learner, configure_tensorflow, initial_weights
 
 PRECISIONS = os.environ.get("HARNESS_BENCH_PRECISIONS", "float32").split(",")
 

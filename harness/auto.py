@@ -13,9 +13,7 @@ carries on with the same design and plan.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,11 +23,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from harness import rundir
 from harness.analysis import primary_tests
 from harness.analysis.questions import Claim
 from harness.analysis.sequential import (
     ClaimLook,
-    Design,
     Outcome,
     decide_look,
     equivalence_bounds,
@@ -37,13 +35,12 @@ from harness.analysis.sequential import (
     repeated_p,
     still_open,
 )
+from harness.config import Design
+from harness.files import atomic_write, strict_json
 from harness.study import Node, plan, tree_trainings
 
 if TYPE_CHECKING:
-    from harness.execute import StudyConfig
-
-SUMMARY = "sequential.json"
-FLOAT_FIELDS = ("alpha", "p", "effect", "ci_low", "ci_high", "sd", "boundary_z", "boundary_p")
+    from harness.config import PermuteSpec
 
 
 class Stop(StrEnum):
@@ -52,25 +49,6 @@ class Stop(StrEnum):
     DECIDED = "every claim decided"
     MAX_SEEDS = "max seeds reached"
     BUDGET = "the next look would exceed the budget"
-
-
-def stored_looks(looks: pd.DataFrame) -> list[ClaimLook]:
-    """The store's looks table as records (SQLite keeps NaN as NULL)."""
-
-    def record(row: dict) -> ClaimLook:
-        numbers = {k: math.nan if v is None else float(v) for k, v in row.items() if k in FLOAT_FIELDS}
-        return ClaimLook(
-            **{
-                **row,
-                **numbers,
-                "look": int(row["look"]),
-                "seeds": int(row["seeds"]),
-                "decision": Outcome(row["decision"]),
-                "shown_by": row.get("shown_by") or "",
-            }
-        )
-
-    return [record(row) for row in looks.to_dict(orient="records")]
 
 
 CLAIM_NAMES = tuple(str(c) for c in Claim)
@@ -108,7 +86,7 @@ class Result:
     stop: Stop
     seeds: int
     looks: list[ClaimLook]
-    seconds_per_training: float
+    seconds_per_training: float  # wall seconds per training at the end (``wall_per_training``)
     plans: dict[int, int]  # seed -> the depth of its tree that was planned
 
 
@@ -129,32 +107,30 @@ def forecast(design: Design, records: list[ClaimLook], actors: list[str], first:
 
 
 def run_auto(
-    design: Design,
-    metric: str,
-    study: StudyConfig,
+    spec: PermuteSpec,
     actors: list[str],
     store,
     executor,
-    budget: float | None,
-    spent_before: float,
     on_batch: Callable[[Batch], Callable],
     on_warning: Callable[[str], None] = print,
 ) -> Result:
     """Run batches of seeds and their looks until the study stops (see the module docstring).
 
-    ``study.seeds`` holds the planned maximum; ``spent_before``: wall seconds of earlier sessions;
-    ``on_batch`` is called before each batch and returns the per-node progress callback. Each
-    batch's seeds train only what the claims still open read (:func:`batch_depth`), recorded in
-    the store's plans before any of them is trained, so a resumed run continues the same plan.
+    ``spec.study.seeds`` holds the planned maximum, ``spec.design`` the looks; the budget counts
+    the wall seconds of earlier sessions too. ``on_batch`` is called before each batch and returns
+    the per-node progress callback. Each batch's seeds train only what the claims still open read
+    (:func:`batch_depth`), recorded in the store's plans before any of them is trained, so a
+    resumed run continues the same plan.
     """
     from harness.execute import run_study  # TensorFlow: only when training (the CLI imports this module)
 
-    started = time.monotonic()
+    design, study, budget, metric = spec.design, spec.study, spec.budget_seconds, str(spec.settings.metric)
+    started, spent_before = time.monotonic(), store.wall_seconds()
     first, k = study.seeds[0], len(actors)
-    records = stored_looks(store.looks())
+    records = store.looks()
     plans = store.plans()
     done = {r.look for r in records}
-    per_training = stored_seconds_per_training(store.table("trainings"))
+    per_training = wall_per_training(store, executor)
     seeds = max((design.looks[i] for i in done), default=0)
     for look, n in enumerate(design.looks):
         if look in done:
@@ -175,19 +151,23 @@ def run_auto(
         batch = replace(study, seeds=tuple(range(first, first + n)))
         claims = still_open(design, records, n, CLAIM_NAMES)
         on_node = on_batch(Batch(look, len(design.looks), n, claims, depth, eta))
-        batch_started = time.monotonic()
         run_study(batch, actors, store, executor, on_node, on_warning, nodes)
-        trained = sum(1 for node in store.finished() - finished if node.path)
-        if trained:
-            per_training = (time.monotonic() - batch_started) / trained
+        per_training = wall_per_training(store, executor)
         results = pd.read_csv(store.export(actors))
         evidence = primary_tests(results[results["seed"].between(first, first + n - 1)], metric)
         new_records = list(decide_look(design, look, evidence, records))
-        store.record_look([r.to_dict() for r in new_records])
+        store.record_look(new_records)
         records += new_records
         seeds = n
     stop = Stop.MAX_SEEDS if open_claims(records) else Stop.DECIDED
     return Result(stop, seeds, records, per_training, plans)
+
+
+def wall_per_training(store, executor) -> float:
+    """Wall seconds a training adds to the study: the store's seconds per training over the
+    trainings run at once (NaN before any was stored)."""
+    seconds = store.seconds_per_training()
+    return math.nan if seconds is None else seconds / executor.slots
 
 
 def claim_seeds(result: Result) -> dict[str, int]:
@@ -199,12 +179,6 @@ def claim_seeds(result: Result) -> dict[str, int]:
 def partial_seeds(plans: dict[int, int], k: int) -> list[int]:
     """Seeds whose plan holds less than the whole tree (only the fresh models, for Q5)."""
     return sorted(seed for seed, depth in plans.items() if depth < k)
-
-
-def stored_seconds_per_training(trainings: pd.DataFrame) -> float:
-    """Mean training seconds of the nodes earlier sessions trained (NaN if none)."""
-    trained = trainings.query("stage > 0")
-    return float(trained["seconds"].mean()) if len(trained) else math.nan
 
 
 def summary(design: Design, result: Result, metric: str, budget: float | None, k: int) -> dict:
@@ -247,21 +221,8 @@ def summary(design: Design, result: Result, metric: str, budget: float | None, k
     }
 
 
-def finite(value):
-    """NaN and infinities as null, recursively, for strict JSON."""
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_summary(run_dir: Path, content: dict) -> Path:
-    """sequential.json, atomically."""
-    file = run_dir / SUMMARY
-    partial = file.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(finite(content), indent=1, allow_nan=False))
-    os.replace(partial, file)
+    """sequential.json, atomically, as strict JSON (NaN as null)."""
+    file = run_dir / rundir.SEQUENTIAL
+    atomic_write(file, strict_json(content, indent=1))
     return file

@@ -1,23 +1,22 @@
-"""The ``harness`` command line: a thin shell over data, study, execute, store and report.
+"""The ``harness`` command line: options, the spec they make, one step, and what it prints.
 
-Heavy modules (TensorFlow above all) are imported inside the commands, so ``harness report``
-and ``--help`` stay fast and work without them. Every option's range is declared here, so that
-typer refuses a bad value before any data is loaded.
+Each command parses its options into a spec (``harness.config``: validated there, once), calls
+one step of ``harness.session`` (or ``harness.report``) and prints its outcome; the rich console
+is the session's ``Display``. Single-number ranges are declared on the options (typer refuses a
+bad value, naming it, before any data is loaded, and ``--help`` shows them). Heavy modules
+(TensorFlow above all) are imported inside the commands, so ``harness report`` and ``--help``
+stay fast and work without them.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import json
 import math
-import re
 import sys
-import time
 import typing
 import warnings
 from contextlib import contextmanager, suppress
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,11 +36,27 @@ from harness.choices import (
     Precision,
     Protocol,
 )
+from harness.config import (
+    ALPHA_RANGE,
+    CompareSpec,
+    DataConfig,
+    Design,
+    Execution,
+    PermuteSpec,
+    ReplicateSpec,
+    Settings,
+    StudyConfig,
+    TrainConfig,
+    parse_actors,
+    parse_budget,
+    parse_seeds,
+)
 from harness.errors import HarnessError
 from harness.schema import Metric, Spending
 
 if TYPE_CHECKING:
-    from harness.data import DataConfig
+    from harness.estimate import Estimate
+    from harness.session import Permutation, Replication, Stage
 
 HELP = """Test whether the order in which one face classifier learns several actors matters.
 
@@ -141,10 +156,8 @@ def data_config(
     data_seed: DataSeedOpt = 0,
     cache_dir: CacheDirOpt = None,
     protocol: Protocol = Protocol.DISJOINT,
-):
+) -> DataConfig:
     """The data options of a command as a ``DataConfig`` (paths made absolute for the record)."""
-    from harness.data import DataConfig
-
     return DataConfig(
         dataset=dataset or (DatasetName.FOLDER if data_dir else DatasetName.LFW),
         data_dir=str(data_dir.resolve()) if data_dir else None,
@@ -160,18 +173,6 @@ def data_config(
     )
 
 
-def parse_actors(actors: str | None, option: str) -> tuple[str, ...] | None:
-    """A comma-separated list of actors (``--actors``, ``--order``): no empty name, none twice."""
-    if actors is None:
-        return None
-    names = tuple(name.strip() for name in actors.split(","))
-    if not all(names):
-        raise HarnessError(f"{option} {actors!r} has an empty actor name; give names separated by commas, e.g. A,B,C")
-    if len(set(names)) != len(names):
-        raise HarnessError(f"{option} {actors!r} names an actor twice; name each actor once")
-    return names
-
-
 def with_data_options(protocol: Protocol, protocol_help: str):
     """Give a command every data option of ``data_config`` plus ``--protocol`` (with this default);
     the command receives them as one ``DataConfig`` argument named ``data``."""
@@ -184,7 +185,7 @@ def with_data_options(protocol: Protocol, protocol_help: str):
     )
 
     def decorate(command):
-        hints = typing.get_type_hints(command, localns={"DataConfig": object}, include_extras=True)
+        hints = typing.get_type_hints(command, include_extras=True)
         own = [p.replace(annotation=hints[name]) for name, p in inspect.signature(command).parameters.items()]
         own = [p for p in own if p.name != "data"]
         added = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for name, p in shared.items() if name != "protocol"]
@@ -202,65 +203,14 @@ def with_data_options(protocol: Protocol, protocol_help: str):
     return decorate
 
 
-def decoding_progress(items, description: str, total: int):
-    from rich.progress import track
-
-    # not on a terminal (a log, a pipe) a transient bar would leave only blank lines behind
-    return track(items, description=description, total=total, console=err, transient=True, disable=not err.is_terminal)
-
-
 def warn(message: str) -> None:
     """One ``warning:`` line; the message is shown as it is (a ``[...]`` in a path or a library's
     warning is not markup)."""
     err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-def load(config):
-    """Load the dataset, warning once per skipped file, cache problem and exact duplicate."""
-    from harness.data import load_dataset
-
-    dataset = load_dataset(config, progress=decoding_progress, warn=warn)
-    for label_a, path_a, label_b, path_b in dataset.duplicates:
-        warn(f"identical pixels in {label_a} and {label_b}: {path_a} = {path_b}")
-    return dataset
-
-
-@app.command()
-@with_data_options(Protocol.DISJOINT, "disjoint (leak-free) or original (the notebook's split).")
-def data(
-    data: DataConfig,
-    seed: Annotated[int, typer.Option(min=0, help="Split seed to show counts for.")] = 0,
-) -> None:
-    """Show what would be loaded: per-actor train/test counts, skipped files, the fingerprint."""
-    from harness.data import make_split
-    from harness.data.splits import leaks
-    from harness.study import split_sequence
-
-    loaded = load(data)
-    split = make_split(loaded, data.protocol, split_sequence(seed))
-    table = Table(title=f"{data.dataset} from {loaded.source} ({data.protocol} split, seed {seed})")
-    for column in ("actor", "images", "train +", "train -", "test +", "test -"):
-        table.add_column(column, justify="left" if column == "actor" else "right")
-    for actor in loaded.actors:
-        s = split[actor]
-        table.add_row(
-            actor,
-            str(len(loaded.positives[actor].paths)),
-            str(len(s.train_pos)),
-            str(len(s.train_neg)),
-            str(len(s.test_pos)),
-            str(len(s.test_neg)),
-        )
-    console.print(table)
-    console.print(f"negatives: {len(loaded.negatives.paths)} images")
-    console.print(f"skipped files: {len(loaded.skipped)}")
-    console.print(f"exact duplicates across classes: {len(loaded.duplicates)}")
-    console.print(f"images trained with one actor and tested with another: {len(leaks(loaded, split))}")
-    console.print(f"dataset fingerprint: {loaded.fingerprint}")
-
-
 class TrainingBar:
-    """The per-node callback of a rich progress bar; ``restart`` points it at a new batch."""
+    """The per-node callback of a rich progress bar; ``batch`` points it at a new batch of seeds."""
 
     def __init__(self, bar, task, verbose: bool):
         self.bar, self.task, self.verbose = bar, task, verbose
@@ -276,40 +226,68 @@ class TrainingBar:
                 highlight=False,
             )
 
-    def restart(self, description: str, total: int, completed: int) -> TrainingBar:
-        self.bar.reset(self.task, total=total, completed=completed, description=description)
+    def batch(self, batch, total: int, completed: int) -> TrainingBar:
+        """A line for the look a batch of seeds leads to, and the bar reset to the batch."""
+        eta = "unknown" if math.isnan(batch.eta_seconds) else f"about {batch.eta_seconds / 60:.1f} min"
+        trains = "every order" if batch.depth > 1 else "the fresh models only"
+        self.bar.console.print(
+            f"look {batch.look + 1} of {batch.looks} at {batch.seeds} seeds; open claims: "
+            f"{', '.join(batch.open_claims)} (new seeds train {trains}); ETA to this look: {eta}",
+            highlight=False,
+        )
+        self.bar.reset(self.task, total=total, completed=completed, description=f"look {batch.look + 1}/{batch.looks}")
         return self
 
 
-@contextmanager
-def training_progress(total: int, skipped: int, verbose: bool, estimate):
-    """A rich bar over trainings (done/total, elapsed, ETA from ``estimate``); yields the per-node callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class ConsoleDisplay:
+    """The session's ``Display`` on this terminal: rich bars and lines, warnings on stderr."""
 
-    from harness.estimate import EtaColumn
+    def __init__(self, verbose: bool = False):
+        self.verbose = verbose
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        EtaColumn(estimate),
-    )
-    with Progress(*columns, console=console) as bar:
-        yield TrainingBar(bar, bar.add_task("trainings", total=total, completed=skipped, trained=0), verbose)
+    def note(self, line: str) -> None:
+        console.print(line, highlight=False, soft_wrap=True)
 
+    def warn(self, line: str) -> None:
+        warn(line)
 
-def print_matrices(results: Path) -> None:
-    """Each order's accuracy matrix R[stage][actor], averaged over seeds."""
-    import pandas as pd
+    def decoding(self, items, description: str, total: int):
+        from rich.progress import track
 
-    rows = pd.read_csv(results).query("condition == 'shared'")
-    for order, frame in rows.groupby("order", sort=True):
-        means = frame.pivot_table(index="stage", columns="eval_actor", values="accuracy", aggfunc="mean")
-        table = Table("stage", *means.columns, title=f"{order}: mean accuracy over seeds")
-        for stage, values in means.iterrows():
-            table.add_row(str(stage), *(f"{v:.3f}" for v in values))
-        console.print(table)
+        # not on a terminal (a log, a pipe) a transient bar would leave only blank lines behind
+        return track(
+            items, description=description, total=total, console=err, transient=True, disable=not err.is_terminal
+        )
+
+    @contextmanager
+    def trainings(self, total: int, skipped: int, estimate: Estimate):
+        """A rich bar over trainings (done/total, elapsed, ETA from ``estimate``); yields the per-node callback."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from harness.estimate import EtaColumn
+
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            EtaColumn(estimate),
+        )
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("trainings", total=total, completed=skipped, trained=0)
+            yield TrainingBar(bar, task, self.verbose)
+
+    def stage(self, depth: int, actor: str, epochs: int):
+        return console.status(f"stage {depth}: training on {actor} ({epochs} epochs)")
+
+    def stage_done(self, stage: Stage) -> None:
+        on_actor = stage.on(stage.actor)
+        console.rule(f"Stage {stage.depth}: {stage.actor}")
+        console.print(
+            f"accuracy {on_actor['accuracy']:.3f}   F1 {on_actor['f1']:.3f}   "
+            f"({on_actor['n_test']} test images, {stage.seconds:.0f} s training)"
+        )
+        console.print(confusion(on_actor))
 
 
 def confusion(counts: dict) -> Table:
@@ -317,6 +295,32 @@ def confusion(counts: dict) -> Table:
     table.add_row("true other", str(int(counts["tn"])), str(int(counts["fp"])))
     table.add_row("true actor", str(int(counts["fn"])), str(int(counts["tp"])))
     return table
+
+
+@app.command()
+@with_data_options(Protocol.DISJOINT, "disjoint (leak-free) or original (the notebook's split).")
+def data(
+    data: DataConfig,
+    seed: Annotated[int, typer.Option(min=0, help="Split seed to show counts for.")] = 0,
+) -> None:
+    """Show what would be loaded: per-actor train/test counts, skipped files, the fingerprint."""
+    from harness.session import inspect_data
+
+    shown = inspect_data(data, seed, ConsoleDisplay())
+    loaded = shown.dataset
+    table = Table(title=f"{data.dataset} from {loaded.source} ({data.protocol} split, seed {seed})")
+    for column in ("actor", "images", "train +", "train -", "test +", "test -"):
+        table.add_column(column, justify="left" if column == "actor" else "right")
+    for actor in loaded.actors:
+        s = shown.split[actor]
+        counts = (loaded.positives[actor].paths, s.train_pos, s.train_neg, s.test_pos, s.test_neg)
+        table.add_row(actor, *(str(len(c)) for c in counts))
+    console.print(table)
+    console.print(f"negatives: {len(loaded.negatives.paths)} images")
+    console.print(f"skipped files: {len(loaded.skipped)}")
+    console.print(f"exact duplicates across classes: {len(loaded.duplicates)}")
+    console.print(f"images trained with one actor and tested with another: {shown.leaks}")
+    console.print(f"dataset fingerprint: {loaded.fingerprint}")
 
 
 @app.command()
@@ -331,126 +335,37 @@ def replicate(
     out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON to this file.")] = None,
 ) -> None:
     """Rerun the original notebook once: ONE model trained on each actor in turn."""
-    from harness.files import atomic_write, check_output_file
+    from dataclasses import replace
 
-    if out:
-        check_output_file(out, "--out")
-    config = replace(data, actors=parse_actors(order, "--order") or data.actors)
-    model_info = checked_model(model, data.image_size, precision, processes=1)
-    loaded = load(config)
-    from harness.execute import StudyConfig, run_node
-    from harness.study import Node
-    from harness.train import TrainConfig
+    from harness.session import replicate as run_replicate
 
-    train = TrainConfig(epochs=epochs, precision=precision, model=model_info.spec)
-    study = StudyConfig(config, train, (seed,))
-    path = tuple(loaded.actors)
-    stages, parent, started = [], None, time.perf_counter()
-    for depth in range(1, len(path) + 1):
-        node = Node(seed, path[:depth])
-        with console.status(f"stage {depth}: training on {path[depth - 1]} ({epochs} epochs)"):
-            result = run_node(loaded, study, node, parent)
-        parent = result.snapshot
-        on_actor = next(e for e in result.evaluations if e["eval_actor"] == path[depth - 1])
-        console.rule(f"Stage {depth}: {path[depth - 1]}")
-        console.print(
-            f"accuracy {on_actor['accuracy']:.3f}   F1 {on_actor['f1']:.3f}   "
-            f"({on_actor['n_test']} test images, {result.seconds:.0f} s training)"
-        )
-        console.print(confusion(on_actor))
-        stages.append(
-            {
-                "stage": depth,
-                "trained_actor": path[depth - 1],
-                "seconds": result.seconds,
-                "evaluations": result.evaluations,
-            }
-        )
+    ordered = replace(data, actors=parse_actors(order, "--order") or data.actors)
+    spec = ReplicateSpec(ordered, TrainConfig(epochs=epochs, precision=precision, model=model), seed, out)
+    print_replication(run_replicate(spec, ConsoleDisplay()))
+
+
+def print_replication(outcome: Replication) -> None:
     console.rule("After the last stage: every actor re-evaluated")
     final = Table("actor", "trained at stage", "accuracy then", "accuracy now", "F1 now")
-    for depth, actor in enumerate(path, start=1):
-        then = next(e for e in stages[depth - 1]["evaluations"] if e["eval_actor"] == actor)
-        now = next(e for e in stages[-1]["evaluations"] if e["eval_actor"] == actor)
+    for actor, depth, then, now in outcome.revisited():
         final.add_row(actor, str(depth), f"{then['accuracy']:.3f}", f"{now['accuracy']:.3f}", f"{now['f1']:.3f}")
     console.print(final)
-    wall = time.perf_counter() - started
-    console.print(f"wall time {wall:.0f} s")
-    if out:
-        record = {
-            "order": list(path),
-            "seed": seed,
-            "config": study.to_dict(),
-            "model": model_info.to_dict(),
-            "fingerprint": loaded.fingerprint,
-            "wall_seconds": wall,
-            "stages": stages,
-        }
-        atomic_write(out, json.dumps(record, indent=2, default=float))
-        console.print(f"wrote {out}")
-
-
-def checked_model(spec: str, image_size: int, precision: Precision, processes: int):
-    """``--model``, loaded and checked before any data is read (``harness.factory.inspect_model``)."""
-    from harness.factory import inspect_model, normalise
-
-    return inspect_model(normalise(spec), image_size, precision, processes)
-
-
-BUDGET_UNITS = {"h": 3600, "m": 60, "s": 1}
-
-
-def parse_seeds(text: str) -> int | None:
-    """``--seeds``: a positive number of seeds (a fixed design), or ``auto`` (None)."""
-    if text.strip().lower() == "auto":
-        return None
-    if not text.strip().isdigit() or int(text) < 1:
-        raise HarnessError(f"--seeds must be a positive number of seeds or 'auto', not '{text}'")
-    return int(text)
-
-
-def parse_budget(text: str | None) -> float | None:
-    """``--budget`` as seconds: e.g. ``2h``, ``90m``, ``1h30m``, ``600s`` or ``600``."""
-    if text is None:
-        return None
-    compact = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", compact):
-        seconds = float(compact)
-    elif re.fullmatch(r"(\d+(\.\d+)?[hms])+", compact):
-        seconds = sum(float(n) * BUDGET_UNITS[u] for n, _, u in re.findall(r"(\d+(\.\d+)?)([hms])", compact))
-    else:
-        raise HarnessError(f"--budget must be a duration such as 2h, 90m, 1h30m or 600s, not '{text}'")
-    if seconds <= 0:
-        raise HarnessError(f"--budget must be positive, not '{text}'")
-    return seconds
-
-
-def _alpha(value: float | None) -> float | None:
-    if value is not None and not 0 < value <= 0.5:  # also refuses nan
-        raise typer.BadParameter(f"{value:g} is not in (0, 0.5]; e.g. 0.05 for 5 %")
-    return value
-
-
-def _min_effect(value: float | None) -> float | None:
-    if value is not None and not 0 < value < math.inf:
-        raise typer.BadParameter(f"{value:g} is not > 0; e.g. 0.05 for 5 accuracy points")
-    return value
+    console.print(f"wall time {outcome.wall_seconds:.0f} s")
+    if outcome.out:
+        console.print(f"wrote {outcome.out}")
 
 
 MetricOpt = Annotated[
     Metric | None,
     typer.Option(help="Metric to analyse (default: the primary metric recorded by `harness permute --metric`)."),
 ]
-ALPHA_HELP = "Family-wise error rate of each Holm family, in (0, 0.5]"
+ALPHA_HELP = f"Family-wise error rate of each Holm family, in {ALPHA_RANGE}"
 MIN_EFFECT_HELP = "Smallest effect worth detecting (> 0, in metric units): equivalence bound and power target"
 RECORDED = " (default: the run's, recorded in config.json by `harness permute`; else 0.05)."
-AlphaOpt = Annotated[float, typer.Option(callback=_alpha, help=f"{ALPHA_HELP}; recorded in config.json.")]
-MinEffectOpt = Annotated[float, typer.Option(callback=_min_effect, help=f"{MIN_EFFECT_HELP}; recorded in config.json.")]
-RecordedAlphaOpt = Annotated[
-    float | None, typer.Option(callback=_alpha, help=ALPHA_HELP + RECORDED, show_default=False)
-]
-RecordedMinEffectOpt = Annotated[
-    float | None, typer.Option(callback=_min_effect, help=MIN_EFFECT_HELP + RECORDED, show_default=False)
-]
+AlphaOpt = Annotated[float, typer.Option(help=f"{ALPHA_HELP}; recorded in config.json.")]
+MinEffectOpt = Annotated[float, typer.Option(help=f"{MIN_EFFECT_HELP}; recorded in config.json.")]
+RecordedAlphaOpt = Annotated[float | None, typer.Option(help=ALPHA_HELP + RECORDED, show_default=False)]
+RecordedMinEffectOpt = Annotated[float | None, typer.Option(help=MIN_EFFECT_HELP + RECORDED, show_default=False)]
 
 
 @app.command()
@@ -502,106 +417,49 @@ def permute(
     With --seeds auto, seeds are trained in batches and the five claims tested after each batch
     against group-sequential boundaries, until every claim is decided, --max-seeds, or --budget.
     """
-    from harness.analysis.sequential import Design
-    from harness.analysis.validate import check_min_effect
+    from harness.session import permute as run_permute
 
     fixed = parse_seeds(seeds)
-    check_min_effect(min_effect, str(metric))
-    try:
-        design = None if fixed else Design(max_seeds, look_every, spending, alpha, min_effect, q5_max_seeds)
-    except ValueError as error:
-        option = "--q5-max-seeds" if "q5_max_seeds must" in str(error) else "--look-every"
-        raise HarnessError(f"{option}: {error}") from None
-    budget_seconds = parse_budget(budget)
-    from harness.estimate import estimate_study
-    from harness.execute import StudyConfig, make_executor, run_study, threads_per_worker
-    from harness.run import open_run
-    from harness.settings import Settings
-    from harness.store import check_outside, check_run_dir, check_seeds, default_run_dir, run_record
-    from harness.study import check_actors, plan
-    from harness.train import TrainConfig
-
+    settings = Settings(metric, alpha, min_effect)
+    design = None if fixed else Design(max_seeds, look_every, spending, alpha, min_effect, q5_max_seeds)
     count = fixed or max(design.looks)
-    check_seeds(first_seed, count)
-    model_info = checked_model(model, data.image_size, precision, processes=1 if scheduler else workers)
-    train = TrainConfig(epochs=epochs, precision=precision, model=model_info.spec)
-    study = StudyConfig(data, train, tuple(range(first_seed, first_seed + count)))
-    design_record = design.to_dict() if design else None
-    run_dir = out or default_run_dir(study.to_dict() | ({"design": design_record} if design else {}))
-    check_outside(run_dir, data.data_dir)
-    check_run_dir(run_dir)
-    loaded = load(data)
-    check_actors(loaded.actors)
-    threads = threads_per_worker(workers, scheduler, threads)
-    started = time.time()
-    with make_executor(loaded, workers, scheduler, threads) as executor:
-        execution = {"workers": executor.slots, "threads_per_worker": threads, "scheduler": scheduler}
-        # the pre-specified analysis (harness.settings), and the sequential design (None: a fixed number of seeds)
-        analysis = Settings(str(metric), alpha, min_effect).to_dict()
-        config = study.to_dict() | analysis | {"design": design_record}
-        with open_run(run_dir, run_record(config, loaded, execution, model_info.to_dict())) as run:
-            if note := run.store.legacy_note():
-                console.print(note, highlight=False, soft_wrap=True)
-            nodes = (
-                plan(loaded.actors, list(study.seeds))
-                if design is None
-                else forecast_nodes(design, study, loaded.actors, run.store)
-            )
-            estimate = estimate_study(run.store, loaded, study, executor, nodes, at_most=design is not None)
-            total = len(nodes)
-            console.print(estimate.line(), highlight=False)
-            with training_progress(total, run.skipped, verbose, estimate) as on_node:
-                if design is None:
-                    run_study(study, loaded.actors, run.store, executor, on_node, warn)
-                else:
-                    sequential = run_sequential(
-                        design, str(metric), study, loaded.actors, run.store, executor, budget_seconds, on_node
-                    )
-    rate = f"{run.images_per_second:.0f} images/s while training" if run.images_per_second else "no training"
-    console.print(
-        f"{run.ran} nodes run (trainings and the untrained models' evaluations), {run.skipped} already stored; "
-        f"wall time {time.time() - started:.0f} s; {rate}; results in {run.results}"
+    study = StudyConfig(
+        data, TrainConfig(epochs=epochs, precision=precision, model=model), tuple(range(first_seed, first_seed + count))
     )
-    if design is not None:
-        console.print(f"sequential design stopped after {sequential.seeds} seeds: {sequential.stop}", highlight=False)
-    print_matrices(run.results)
-    report(run_dir)
+    execution = Execution(workers, threads, scheduler)
+    spec = PermuteSpec(study, design, settings, execution, parse_budget(budget), out)
+    print_permutation(run_permute(spec, ConsoleDisplay(verbose)))
 
 
-def forecast_nodes(design, study, actors: list[str], store) -> list:
-    """--seeds auto: the nodes planned so far and those the claims open now would need up to their horizons."""
-    from harness.auto import forecast, stored_looks
-
-    return forecast(design, stored_looks(store.looks()), actors, study.seeds[0], store.plans())
-
-
-def run_sequential(design, metric: str, study, actors: list[str], store, executor, budget, bar: TrainingBar):
-    """The --seeds auto loop (harness.auto) with a line per look and the bar reset per batch."""
-    from harness.auto import planned_nodes, run_auto, summary, write_summary
-
-    def on_batch(batch):
-        eta = "unknown" if math.isnan(batch.eta_seconds) else f"about {batch.eta_seconds / 60:.1f} min"
-        trains = "every order" if batch.depth == len(actors) else "the fresh models only"
-        bar.bar.console.print(
-            f"look {batch.look + 1} of {batch.looks} at {batch.seeds} seeds; open claims: "
-            f"{', '.join(batch.open_claims)} (new seeds train {trains}); ETA to this look: {eta}",
-            highlight=False,
-        )
-        done = store.finished()
-        nodes = [n for n in planned_nodes(actors, store.plans()) if n.seed < study.seeds[0] + batch.seeds]
-        return bar.restart(f"look {batch.look + 1}/{batch.looks}", len(nodes), sum(n in done for n in nodes))
-
-    spent = float(store.table("sessions")["wall_seconds"].sum())
-    result = run_auto(design, metric, study, actors, store, executor, budget, spent, on_batch, warn)
-    for record in result.looks:
-        bar.bar.console.print(
+def print_permutation(outcome: Permutation) -> None:
+    """The looks, the session's account, each order's mean accuracy matrix and the report's lines."""
+    run, sequential = outcome.run, outcome.sequential
+    for record in sequential.looks if sequential else ():
+        console.print(
             f"look {record.look + 1} ({record.seeds} seeds) {record.claim}: p = {record.p:.4g}, "
             f"boundary p = {record.boundary_p:.4g} (z = {record.boundary_z:.3f}, alpha {record.alpha:.4g}): "
             f"{record.decision}",
             highlight=False,
         )
-    write_summary(store.run_dir, summary(design, result, metric, budget, len(actors)))
-    return result
+    rate = f"{run.images_per_second:.0f} images/s while training" if run.images_per_second else "no training"
+    console.print(
+        f"{run.ran} nodes run (trainings and the untrained models' evaluations), {run.skipped} already stored; "
+        f"wall time {outcome.wall_seconds:.0f} s; {rate}; results in {run.results}"
+    )
+    if sequential is not None:
+        console.print(f"sequential design stopped after {sequential.seeds} seeds: {sequential.stop}", highlight=False)
+    for order, matrix in outcome.matrices.items():
+        table = Table("stage", *matrix.mean.columns, title=f"{order}: mean accuracy over seeds")
+        for stage, values in matrix.mean.iterrows():
+            table.add_row(str(stage), *(f"{v:.3f}" for v in values))
+        console.print(table)
+    print_report(outcome.report)
+
+
+def print_report(written) -> None:
+    for line in written.lines:
+        console.print(line, highlight=False)
+    console.print(f"wrote {written.report_md}", highlight=False)
 
 
 @app.command()
@@ -615,10 +473,7 @@ def report(
     the run's recorded analysis settings unless an option departs from them (the first line says so)."""
     from harness.report import write_report
 
-    written = write_report(run_dir, metric=metric, alpha=alpha, min_effect=min_effect)
-    for line in written.lines:
-        console.print(line, highlight=False)
-    console.print(f"wrote {written.report_md}", highlight=False)
+    print_report(write_report(run_dir, metric=metric, alpha=alpha, min_effect=min_effect))
 
 
 @app.command()
@@ -633,12 +488,9 @@ def compare(
 ) -> None:
     """Compare two studies, B minus A: the claims' quantities (Q1/Q2 once) and the fresh and final models' scores,
     paired by seed when both runs tested the same images."""
-    from harness.report.compare import write_comparison
-    from harness.store import check_writable
+    from harness.session import compare as run_compare
 
-    if out:
-        check_writable(out)
-    written = write_comparison(run_a, run_b, out, alpha, min_effect)
+    written = run_compare(CompareSpec(run_a, run_b, alpha, min_effect, out))
     for line in written.lines:
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"wrote {written.compare_md}", highlight=False)

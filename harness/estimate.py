@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-import pandas as pd
 from rich.progress import ProgressColumn
 from rich.text import Text
 
@@ -54,12 +53,6 @@ class Estimate:
 
 def clock(seconds: float) -> str:
     return str(timedelta(seconds=round(seconds)))
-
-
-def stored_seconds(trainings: pd.DataFrame) -> float | None:
-    """Median seconds of the trainings stored in a run directory (untrained roots excluded)."""
-    trained = trainings.loc[trainings["n_train"] > 0, "seconds"]
-    return float(trained.median()) if len(trained) else None
 
 
 def extrapolate(short: float, long: float, long_epochs: int, epochs: int) -> float:
@@ -109,7 +102,7 @@ def estimate_study(store, dataset, config, executor, nodes: list, at_most: bool 
     ``at_most`` the most it may train) not yet in ``store``, run on ``executor``."""
     done = store.finished()
     left = sum(1 for node in nodes if node.path and node not in done)
-    stored = stored_seconds(store.table("trainings"))
+    stored = store.seconds_per_training()
     if stored is not None:
         return Estimate(left, stored, executor.slots, "median of the trainings stored in this run directory", at_most)
     if left == 0:

@@ -14,13 +14,14 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import pandas as pd
 from distributed import WorkerPlugin
 
-from harness.data import DataConfig, Dataset, make_split, stage_arrays, stage_ids
+from harness.config import StudyConfig
+from harness.data import Dataset, make_split, stage_arrays, stage_ids
 from harness.errors import HarnessError, WorkersLost
 from harness.metrics import score
 from harness.store import Structure, structure_of
@@ -28,28 +29,10 @@ from harness.study import Node, children, init_sequence, node_sequence, plan, sp
 from harness.train import (
     Learner,
     Snapshot,
-    TrainConfig,
     configure_tensorflow,
     initial_weights,
     learner,
 )
-
-
-@dataclass(frozen=True)
-class StudyConfig:
-    """Everything that determines the study's numbers (not where or how fast it runs)."""
-
-    data: DataConfig
-    train: TrainConfig
-    seeds: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if min(self.seeds, default=0) < 0:
-            raise HarnessError(f"seeds must be 0 or more, not {min(self.seeds)}; pass --first-seed 0 or more")
-
-    def to_dict(self) -> dict:
-        return {**self.data.to_dict(), **asdict(self.train), "seeds": list(self.seeds)}
-
 
 PREDICTION_COLUMNS = ("eval_actor", "image", "label", "probability")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import shutil
 from collections.abc import Iterator
@@ -80,3 +82,18 @@ def remove_leftovers(directory: Path) -> None:
     for leftover in directory.rglob(f".*{TEMPORARY}*"):
         if leftover.is_file():
             leftover.unlink()
+
+
+def strict_json(content: object, indent: int | None = None) -> str:
+    """``content`` as strict JSON: NaN and infinities (there is no JSON for them) as null, recursively."""
+
+    def finite(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [finite(v) for v in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    return json.dumps(finite(content), indent=indent, allow_nan=False)

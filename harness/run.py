@@ -38,11 +38,8 @@ class Run:
         self.ran = len(self.store.finished()) - self.skipped
         self.store.record_session(self.started, self.ran, self.skipped)
         self.results = self.store.export(actors)
-        trainings = self.store.table("trainings").query("stage > 0")
-        self.trainings_stored = len(trainings)
-        mine = trainings[trainings["finished"] >= self.started]
-        if mine["seconds"].sum() > 0:
-            self.images_per_second = mine["n_train"].sum() / mine["seconds"].sum()
+        self.trainings_stored = int((self.store.trainings()["stage"] > 0).sum())
+        self.images_per_second = self.store.images_per_second(since=self.started)
 
 
 @contextmanager

@@ -1,5 +1,7 @@
 """The results.csv schema: one tidy row per evaluation, shared by the store and the statistics."""
 
+import math
+import sys
 from enum import StrEnum
 
 
@@ -41,6 +43,11 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "brier": False,
 }
 """Every analysable metric and its orientation: effects are signed so that positive means better."""
+
+UNBOUNDED_ABOVE: frozenset[str] = frozenset({"log_loss"})
+"""Metrics in [0, inf); every other analysable metric lies in [0, 1]."""
+LARGEST_LOG_LOSS = -math.log(sys.float_info.epsilon)
+"""scikit-learn clips probabilities at machine epsilon, so no image's log loss exceeds -ln(eps), about 36."""
 
 Metric = StrEnum("Metric", {name.upper(): name for name in HIGHER_IS_BETTER})
 """The metrics ``--metric`` accepts (typer lists and enforces them)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -23,11 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness import rundir
+from harness.analysis.sequential import ClaimLook, Outcome
 from harness.choices import DEFAULT_MODEL
+from harness.config import recorded
 from harness.errors import HarnessError
 from harness.files import atomic_write, disk_full, remove_leftovers, replacing
 from harness.schema import METRICS, Plan
-from harness.settings import recorded
 from harness.study import Node, conditions
 
 NEW_METRICS = ("log_loss", "brier", "p_true")  # what stores made before per-image predictions lack
@@ -51,6 +54,10 @@ CREATE TABLE IF NOT EXISTS looks (
     shown_by TEXT DEFAULT '', PRIMARY KEY (look, claim));
 CREATE TABLE IF NOT EXISTS plans (seed INTEGER PRIMARY KEY, depth INTEGER, recorded REAL);
 """
+TRAINING_COLUMNS = ("seed", "path", "stage", "trained_actor", "n_train", "seconds", "images_per_second", "finished")
+EVALUATION_COLUMNS = ("seed", "path", "eval_actor", *METRICS)
+SESSION_COLUMNS = ("started", "finished", "wall_seconds", "trainings_run", "trainings_skipped")
+PREDICTION_COLUMNS = ("seed", "path", "eval_actor", "image", "label", "probability")
 LOOK_COLUMNS = (
     "look",
     "seeds",
@@ -67,6 +74,24 @@ LOOK_COLUMNS = (
     "decision",
     "shown_by",
 )
+
+
+LOOK_FLOATS = ("alpha", "p", "effect", "ci_low", "ci_high", "sd", "boundary_z", "boundary_p")
+
+
+def _look(row: dict) -> ClaimLook:
+    """A stored look's row as its record (NULL floats as NaN)."""
+    numbers = {k: math.nan if row[k] is None else float(row[k]) for k in LOOK_FLOATS}
+    return ClaimLook(
+        **{
+            **row,
+            **numbers,
+            "look": int(row["look"]),
+            "seeds": int(row["seeds"]),
+            "decision": Outcome(row["decision"]),
+            "shown_by": row["shown_by"] or "",
+        }
+    )
 
 
 def check_writable(run_dir: Path) -> None:
@@ -88,7 +113,7 @@ def check_writable(run_dir: Path) -> None:
 
 def read_config(run_dir: Path) -> dict | None:
     """The record in RUN_DIR/config.json, ``None`` if there is none; one line if it is damaged."""
-    file = run_dir / "config.json"
+    file = run_dir / rundir.CONFIG
     if not file.exists():
         return None
     try:
@@ -124,38 +149,18 @@ def check_store(file: Path) -> None:
         )
 
 
-RECORD = ("config.json", "results.sqlite")
-"""What makes a directory a run record: a directory holding neither (nor nothing) is not one."""
-FOLDERS = ("snapshots",)
-FILES = (
-    *RECORD,
-    ".lock",
-    "results.sqlite-journal",
-    "results.csv",
-    "trainings.csv",
-    "sessions.csv",
-    "predictions.parquet",
-    "sequential.json",
-    "report.md",
-    "report.json",
-    "verdicts.csv",
-    "plot_*.png",
-)
-"""The entries a run writes, each of which must be of its kind for the run to end well."""
-
-
 def check_entries(run_dir: Path) -> None:
     """Refuse, naming it, an entry of the run directory of the wrong type (config.json or .lock a
     directory, snapshots a file, a seed's snapshot folder a file, a snapshot a directory), which would
     otherwise end the session in a traceback, some only once every training is done."""
     wrong = [
         (path, _kind(path), "a file")
-        for pattern in (*FILES, "snapshots/*/*.npz")
+        for pattern in (*rundir.FILES, f"{rundir.SNAPSHOTS}/*/*.npz")
         for path in sorted(run_dir.glob(pattern))
         if path.is_symlink() or not path.is_file()
     ] + [
         (path, _kind(path), "its folder")
-        for pattern in (*FOLDERS, "snapshots/*")
+        for pattern in (*rundir.FOLDERS, f"{rundir.SNAPSHOTS}/*")
         for path in sorted(run_dir.glob(pattern))
         if path.is_symlink() or not path.is_dir()
     ]
@@ -186,12 +191,12 @@ def _holds_harness_tables(database: Path) -> bool:
 def check_run_record(run_dir: Path) -> None:
     """Refuse a directory that holds other things and no run record: a run there would replace a
     results.csv, report.md or plots that some other study wrote, and add its own among the user's files."""
-    present = sorted(p.name for p in run_dir.iterdir() if p.name != ".lock")
-    record = (run_dir / "config.json").is_file() or _holds_harness_tables(run_dir / "results.sqlite")
+    present = sorted(p.name for p in run_dir.iterdir() if p.name != rundir.LOCK)
+    record = (run_dir / rundir.CONFIG).is_file() or _holds_harness_tables(run_dir / rundir.STORE)
     if present and not record:
         shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
         raise HarnessError(
-            f"--out {run_dir} is not empty and holds no harness run (no {' or '.join(RECORD)}): {shown}; "
+            f"--out {run_dir} is not empty and holds no harness run (no {' or '.join(rundir.RECORD)}): {shown}; "
             "pass a new or empty directory, or the run directory of this study"
         )
 
@@ -206,26 +211,13 @@ def check_outside(run_dir: Path, data_dir: str | None) -> None:
         )
 
 
-LARGEST_SEED = 2**63 - 1
-"""SQLite stores integers in 64 bits."""
-
-
-def check_seeds(first: int, count: int) -> None:
-    """Refuse seeds the store cannot hold, before any work."""
-    if first + count - 1 > LARGEST_SEED:
-        raise HarnessError(
-            f"--first-seed {first} with {count} seeds reaches seed {first + count - 1}, beyond {LARGEST_SEED}, "
-            "the largest the results store holds; pass a smaller --first-seed"
-        )
-
-
 def check_run_dir(run_dir: Path) -> None:
     """Everything about RUN_DIR that can be refused before the data is loaded."""
     check_writable(run_dir)
     if run_dir.is_dir():
         check_entries(run_dir)
         read_config(run_dir)
-        check_store(run_dir / "results.sqlite")  # a damaged store is named as such, before "no run record"
+        check_store(run_dir / rundir.STORE)  # a damaged store is named as such, before "no run record"
         check_run_record(run_dir)
 
 
@@ -234,7 +226,7 @@ def locked(run_dir: Path) -> Iterator[None]:
     """Hold RUN_DIR's lock for the duration; a second writer gets one clear line instead."""
     run_dir.mkdir(parents=True, exist_ok=True)
     try:  # never through a link: the lock file is written, and nothing outside the run directory may be
-        descriptor = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        descriptor = os.open(run_dir / rundir.LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as error:
         raise HarnessError(
             f"{run_dir / '.lock'} cannot be opened as the run's lock ({error.strerror}); "
@@ -256,14 +248,14 @@ def locked(run_dir: Path) -> Iterator[None]:
 
 ADDED_LATER: dict[str, object] = {"model": DEFAULT_MODEL}
 """Study keys that older run directories lack, with the value that reproduces what those runs did: such a
-directory still resumes under the default (the analysis settings' defaults are ``harness.settings``'s)."""
+directory still resumes under the default (the analysis settings' defaults are ``harness.config.Settings``')."""
 MODEL_KEYS = ("sha256", "parameters", "layers", "optimizer", "loss")
 """What config.json's ``model`` section (``harness.factory.ModelInfo``) identifies a model by, beside its spec."""
 
 
 def check_config(run_dir: Path, record: dict) -> None:
     """Refuse a run dir that holds another study, or was started with another thread count. The analysis
-    settings that older run directories lack read as what those runs did (``harness.settings``), so such
+    settings that older run directories lack read as what those runs did (``harness.config.recorded``), so such
     a directory still resumes under them."""
     stored = read_config(run_dir)
     if stored is None:
@@ -300,7 +292,7 @@ def check_config(run_dir: Path, record: dict) -> None:
 
 def write_config(run_dir: Path, record: dict) -> None:
     """config.json, written once, when the run directory starts (resuming never rewrites it)."""
-    file = run_dir / "config.json"
+    file = run_dir / rundir.CONFIG
     if not file.exists():
         atomic_write(file, json.dumps(record, indent=2, default=str))
 
@@ -323,10 +315,10 @@ class Store:
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
-        self.snapshots = run_dir / "snapshots"
-        check_store(run_dir / "results.sqlite")
+        self.snapshots = run_dir / rundir.SNAPSHOTS
+        check_store(run_dir / rundir.STORE)
         remove_leftovers(run_dir)
-        self.db = sqlite3.connect(run_dir / "results.sqlite")
+        self.db = sqlite3.connect(run_dir / rundir.STORE)
         with self.transaction():
             self.db.executescript(SCHEMA)
         self.add_missing_columns()
@@ -338,7 +330,7 @@ class Store:
             with self.db:
                 yield
         except sqlite3.OperationalError as error:
-            if full := disk_full(error, self.run_dir / "results.sqlite"):
+            if full := disk_full(error, self.run_dir / rundir.STORE):
                 raise full from None
             raise
 
@@ -417,20 +409,22 @@ class Store:
                     ),
                 )
 
-    def record_look(self, records: list[dict]) -> None:
-        """One sequential look (every claim tested at it, with ``LOOK_COLUMNS``) in one transaction;
-        a look is recorded once and never replaced."""
+    def record_look(self, records: list[ClaimLook]) -> None:
+        """One sequential look (every claim tested at it) in one transaction; a look is recorded
+        once and never replaced."""
         recorded = time.time()
+        rows = [r.to_dict() for r in records]
         with self.transaction():
             self.db.executemany(
                 f"INSERT INTO looks ({', '.join((*LOOK_COLUMNS, 'recorded'))}) "
                 f"VALUES ({', '.join('?' * (len(LOOK_COLUMNS) + 1))})",
-                [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in records],
+                [(*(r[c] for c in LOOK_COLUMNS), recorded) for r in rows],
             )
 
-    def looks(self) -> pd.DataFrame:
-        """Every recorded look's claims, in look order."""
-        return pd.read_sql_query(f"SELECT {', '.join(LOOK_COLUMNS)} FROM looks ORDER BY look, rowid", self.db)
+    def looks(self) -> list[ClaimLook]:
+        """Every recorded look's claims, in look order (SQLite keeps NaN as NULL)."""
+        rows = self.db.execute(f"SELECT {', '.join(LOOK_COLUMNS)} FROM looks ORDER BY look, rowid").fetchall()
+        return [_look(dict(zip(LOOK_COLUMNS, row, strict=True))) for row in rows]
 
     def record_plans(self, plans: dict[int, int]) -> None:
         """``--seeds auto``: how deep each new seed's tree is to be trained (its number of actors for
@@ -451,8 +445,39 @@ class Store:
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)", (started, finished, finished - started, run, skipped)
             )
 
-    def table(self, name: str) -> pd.DataFrame:
-        return pd.read_sql_query(f"SELECT * FROM {name}", self.db)
+    def evaluations(self) -> pd.DataFrame:
+        """One row per (seed, node path, eval_actor): the metrics of ``harness.schema.METRICS``."""
+        return pd.read_sql_query(f"SELECT {', '.join(EVALUATION_COLUMNS)} FROM evaluations", self.db)
+
+    def trainings(self) -> pd.DataFrame:
+        """One row per stored node (``TRAINING_COLUMNS``; stage 0: an untrained root, evaluated only)."""
+        return pd.read_sql_query(f"SELECT {', '.join(TRAINING_COLUMNS)} FROM trainings", self.db)
+
+    def sessions(self) -> pd.DataFrame:
+        """One row per session on this run directory (``SESSION_COLUMNS``, times in Unix seconds)."""
+        return pd.read_sql_query(f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions", self.db)
+
+    def predictions(self) -> pd.DataFrame:
+        """One row per (seed, node path, eval_actor, test image): its label and predicted probability."""
+        return pd.read_sql_query(f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions", self.db)
+
+    def wall_seconds(self) -> float:
+        """Wall seconds of every earlier session on this run directory."""
+        return float(self.db.execute("SELECT COALESCE(SUM(wall_seconds), 0) FROM sessions").fetchone()[0])
+
+    def seconds_per_training(self) -> float | None:
+        """The harness's one estimate of a training's seconds here: the median training time of the
+        nodes stored (untrained roots excluded; same configuration, usually the same machine);
+        None before any."""
+        trained = self.trainings().query("n_train > 0")["seconds"]
+        return float(trained.median()) if len(trained) else None
+
+    def images_per_second(self, since: float) -> float | None:
+        """Training images per second of the trainings finished since ``since`` (None if none trained)."""
+        trainings = self.trainings()
+        mine = trainings[(trainings["stage"] > 0) & (trainings["finished"] >= since)]
+        seconds = mine["seconds"].sum()
+        return float(mine["n_train"].sum() / seconds) if seconds > 0 else None
 
     def export(self, actors: list[str]) -> Path:
         """Write results.csv (one tidy row per evaluation), predictions.parquet, trainings.csv and sessions.csv.
@@ -460,30 +485,30 @@ class Store:
         A seed planned for the fresh models only (``--seeds auto``) has no shared rows: its depth-1
         nodes are its fresh rows, and no order of it goes further. Every row's ``plan`` says which:
         'tree' (the whole prefix tree) or 'fresh' (only the fresh models, by plan)."""
-        evaluations = self.table("evaluations")
+        evaluations = self.evaluations()
         for count in ("tp", "fp", "tn", "fn", "n_test"):
             evaluations[count] = evaluations[count].astype(int)
         rows = conditions(evaluations, actors)
         partial = [seed for seed, depth in self.plans().items() if depth < len(actors)]
         rows = rows[~(rows["seed"].isin(partial) & (rows["condition"] == "shared"))]
         rows = rows.assign(plan=np.where(rows["seed"].isin(partial), str(Plan.FRESH), str(Plan.TREE)))
-        atomic_write(self.run_dir / "results.csv", rows.to_csv(index=False))
-        trainings = self.table("trainings").query("stage > 0").drop(columns="finished")
+        atomic_write(self.run_dir / rundir.RESULTS, rows.to_csv(index=False))
+        trainings = self.trainings().query("stage > 0").drop(columns="finished")
         atomic_write(
-            self.run_dir / "trainings.csv", trainings.sort_values(["seed", "stage", "path"]).to_csv(index=False)
+            self.run_dir / rundir.TRAININGS, trainings.sort_values(["seed", "stage", "path"]).to_csv(index=False)
         )
-        sessions = self.table("sessions")
+        sessions = self.sessions()
         for column in ("started", "finished"):
             sessions[column] = pd.to_datetime(sessions[column], unit="s", utc=True)
-        atomic_write(self.run_dir / "sessions.csv", sessions.to_csv(index=False))
+        atomic_write(self.run_dir / rundir.SESSIONS, sessions.to_csv(index=False))
         self.export_predictions()
-        return self.run_dir / "results.csv"
+        return self.run_dir / rundir.RESULTS
 
     def export_predictions(self) -> Path:
         """predictions.parquet: one row per (seed, node path, eval_actor, image), written atomically."""
-        file = self.run_dir / "predictions.parquet"
+        file = self.run_dir / rundir.PREDICTIONS
         with replacing(file) as partial:
-            self.table("predictions").to_parquet(partial, index=False)
+            self.predictions().to_parquet(partial, index=False)
         return file
 
     # Snapshots let a resumed run branch from nodes a previous process finished.

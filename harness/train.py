@@ -16,20 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.backend import tf
-from harness.choices import DEFAULT_MODEL, Precision
+from harness.choices import DEFAULT_MODEL
+from harness.config import TrainConfig
 from harness.factory import build, training_parts
 from harness.model import augment, projective_transforms, sample_transforms
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How each stage trains: the original CNN, batch 32 and 60 epochs by default (``model``: a
-    ``harness.factory`` spec)."""
-
-    epochs: int = 60
-    batch_size: int = 32
-    precision: Precision = Precision.FLOAT32
-    model: str = DEFAULT_MODEL
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from test_permute import SMALL, harness_process, invoke, results
 
 import harness.auto
 from harness.analysis import primary_tests
-from harness.cli import parse_budget, parse_seeds
+from harness.config import parse_budget, parse_seeds
 from harness.errors import HarnessError
 from harness.report.sequential import HEADING
 

@@ -14,7 +14,8 @@ from images import make_folder_dataset, original_pipeline, refuse_reading, write
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.data import DataConfig, load_dataset
+from harness.config import DataConfig
+from harness.data import load_dataset
 from harness.data.cache import cached_image_set, default_cache_dir, entries
 from harness.data.sources import list_files
 from harness.errors import HarnessError

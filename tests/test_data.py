@@ -28,7 +28,8 @@ from images import (
 )
 from sklearn.model_selection import train_test_split
 
-from harness.data import DataConfig, load_dataset
+from harness.config import DataConfig
+from harness.data import load_dataset
 from harness.data.cache import cached_image_set
 from harness.data.images import MAX_IMAGE_PIXELS
 from harness.data.sources import list_files

@@ -11,20 +11,24 @@ from rich.progress import Progress
 from typer.testing import CliRunner
 
 from harness.cli import app
-from harness.data import DataConfig, load_dataset
-from harness.estimate import Estimate, EtaColumn, estimate_study, stored_seconds
-from harness.execute import InProcess, StudyConfig
+from harness.config import DataConfig, StudyConfig, TrainConfig
+from harness.data import load_dataset
+from harness.estimate import Estimate, EtaColumn, estimate_study
+from harness.execute import InProcess
 from harness.store import Store
-from harness.study import plan
-from harness.train import TrainConfig
+from harness.study import Node, plan
 
 SMALL = ["--epochs", "1", "--image-size", "32", "--max-positives", "60", "--negatives", "60", "--threads", "1"]
 
 
-def test_stored_seconds_is_the_median_of_trained_nodes_only():
-    trainings = pd.DataFrame({"n_train": [0, 100, 100, 100, 0], "seconds": [0.0, 4.0, 5.0, 9.0, 0.0]})
-    assert stored_seconds(trainings) == 5.0
-    assert stored_seconds(trainings.query("n_train == 0")) is None
+def test_the_stores_seconds_per_training_is_the_median_of_trained_nodes_only(tmp_path):
+    """The one estimate of a training's seconds (the sequential budget's and the estimate's)."""
+    store = Store(tmp_path)
+    assert store.seconds_per_training() is None
+    for seed, (n_train, seconds) in enumerate([(0, 0.0), (100, 4.0), (100, 5.0), (100, 9.0), (0, 0.0)]):
+        store.commit(Node(seed, ("A",) if n_train else ()), n_train, seconds, [])
+    assert store.seconds_per_training() == 5.0
+    store.close()
 
 
 def test_estimate_divides_by_parallel_trainings_and_counts_down():

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from harness.backend import keras
 from harness.cli import app
+from harness.config import TrainConfig
 from harness.errors import HarnessError
 from harness.factory import inspect_model, load_factory
-from harness.train import Learner, TrainConfig, initial_weights, stage_seed
+from harness.train import Learner, initial_weights, stage_seed
 
 FACTORIES = Path(__file__).with_name("factories.py")
 SIZE = 32
@@ -216,9 +217,9 @@ def test_a_changed_factory_file_is_another_model(tmp_path):
 def test_the_estimate_calibrates_by_training_the_users_model(tmp_path):
     from images import make_folder_dataset
 
-    from harness.data import DataConfig, load_dataset
+    from harness.config import DataConfig, StudyConfig
+    from harness.data import load_dataset
     from harness.estimate import calibrate
-    from harness.execute import StudyConfig
     from harness.train import learner
 
     faces = make_folder_dataset(tmp_path / "faces", {"Alice": 12, "Bob": 12}, 16)

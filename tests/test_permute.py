@@ -20,12 +20,13 @@ from typer.testing import CliRunner
 
 from harness.choices import DEFAULT_MODEL
 from harness.cli import app
-from harness.data import DataConfig, load_dataset, make_split, stage_arrays
+from harness.config import DataConfig, TrainConfig
+from harness.data import load_dataset, make_split, stage_arrays
 from harness.errors import HarnessError
 from harness.metrics import score
 from harness.store import locked
 from harness.study import Node, init_sequence, node_sequence, orders, split_sequence
-from harness.train import Learner, TrainConfig, initial_weights
+from harness.train import Learner, initial_weights
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ import pytest
 from images import make_folder_dataset
 from test_permute import SMALL, invoke, results
 
-from harness.data import DataConfig, load_dataset, make_split, stage_ids
+from harness.config import DataConfig
+from harness.data import load_dataset, make_split, stage_ids
 from harness.metrics import score
 from harness.schema import METRICS
 from harness.store import NEW_METRICS

@@ -12,9 +12,7 @@ from scipy import stats
 from simulate import ClaimEvidence as Claim
 
 from harness.analysis.sequential import (
-    MAX_LOOKS,
     ClaimLook,
-    Design,
     Outcome,
     Spending,
     boundaries,
@@ -25,6 +23,8 @@ from harness.analysis.sequential import (
     repeated_interval,
     repeated_p,
 )
+from harness.config import MAX_LOOKS, Design
+from harness.errors import HarnessError
 
 
 def equal(k: int) -> list[float]:
@@ -61,7 +61,7 @@ def test_design_looks_and_fractions():
     assert Design(max_seeds=20, look_every=5, q5_max_seeds=20).looks == (5, 10, 15, 20)
     assert Design(max_seeds=12, look_every=5, q5_max_seeds=12).looks == (5, 10, 12)
     assert Design(max_seeds=12, look_every=5).fractions == pytest.approx((5 / 12, 10 / 12, 1.0))
-    with pytest.raises(ValueError, match="look_every"):
+    with pytest.raises(HarnessError, match="look_every"):
         Design(max_seeds=4, look_every=5)
 
 
@@ -78,12 +78,12 @@ def test_each_claim_has_its_own_looks_and_fractions_and_q5_a_horizon_of_its_own(
     (q5,) = decide_look(design, 3, family)
     own = boundaries(design.claim_fractions("Q5"), 0.01, Spending.POCOCK)[2]
     assert (q5.claim, q5.seeds, q5.boundary_z) == ("Q5", 15, pytest.approx(own))
-    with pytest.raises(ValueError, match="q5_max_seeds must be at least"):
+    with pytest.raises(HarnessError, match="q5_max_seeds must be at least"):
         Design(max_seeds=20, q5_max_seeds=10)
 
 
 def test_a_design_with_too_many_looks_is_refused_and_many_looks_solve_fast():
-    with pytest.raises(ValueError, match="600 looks .* at most 60 looks per claim: look every 10 seeds or more"):
+    with pytest.raises(HarnessError, match="600 looks .* at most 60 looks per claim: look every 10 seeds or more"):
         Design(max_seeds=200, look_every=1)
     started = time.monotonic()
     for alternative in ("two-sided", "greater"):

@@ -26,7 +26,8 @@ from sequential_studies import (
 )
 
 from harness.analysis.procedures import RESAMPLES
-from harness.analysis.sequential import Design, Outcome
+from harness.analysis.sequential import Outcome
+from harness.config import Design
 
 DESIGN = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05)
 SIMULATED = [  # every design simulated here and in the README's table

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -122,7 +123,7 @@ def test_a_looks_table_from_before_shown_by_gains_it_and_keeps_its_looks(tmp_pat
     with the column added, empty for its rows, and records new looks with it."""
     import sqlite3
 
-    from harness.auto import stored_looks
+    from harness.analysis.sequential import ClaimLook, Outcome
 
     old = "look, seeds, claim, alternative, alpha, p, effect, ci_low, ci_high, sd, boundary_z, boundary_p, decision"
     row = (0, 5, "Q1", "two-sided", 0.01, 0.3, 0.02, -0.01, 0.05, 0.02, 2.9, 0.0037, "effect", 1.0)
@@ -137,7 +138,8 @@ def test_a_looks_table_from_before_shown_by_gains_it_and_keeps_its_looks(tmp_pat
             strict=True,
         )
     )
-    store.record_look([new | {"shown_by": ""}, new | {"claim": "Q4", "shown_by": "Q2"}])
-    records = stored_looks(store.looks())
+    new = ClaimLook(**new | {"decision": Outcome.EFFECT})
+    store.record_look([new, replace(new, claim="Q4", shown_by="Q2")])
+    records = store.looks()
     store.close()
     assert [(r.claim, r.shown_by) for r in records] == [("Q1", ""), ("Q5", ""), ("Q4", "Q2")]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from harness.config import TrainConfig
 from harness.metrics import score
-from harness.train import Learner, TrainConfig, initial_weights
+from harness.train import Learner, initial_weights
 
 SIZE = 24
 CONFIG = TrainConfig(epochs=2, batch_size=32)

@@ -92,14 +92,13 @@ def analyse(
     *,
     source: str = "results.csv",
 ) -> Analysis:
-    """Validate and index ``results`` once; both families with verdicts, and the descriptive numbers.
+    """Validate and index ``results`` once (``alpha`` and ``min_effect`` come validated, as
+    ``harness.config.Settings``); both families with verdicts, and the descriptive numbers.
 
     ``resamples``: Monte Carlo permutations where exact enumeration would exceed
     ``procedures.MAX_EXACT`` (fewer make simulations faster; the p-values stay valid).
     ``source`` names the rows in error messages.
     """
-    if not 0 < alpha <= 0.5 or not min_effect > 0:
-        raise ValueError(f"alpha must be in (0, 0.5] and min_effect > 0, got {alpha}, {min_effect}")
     df = validate(results, metric, source)
     ix = build_index(df, metric)
     sign = oriented(metric)

@@ -54,11 +54,11 @@ from scipy import optimize, special, stats
 
 from harness.analysis.intervals import interval_from, rules_out
 from harness.analysis.questions import IMPLIES
+from harness.config import Design
 from harness.schema import Spending
 
 __all__ = [
     "ClaimLook",
-    "Design",
     "Outcome",
     "Spending",
     "boundaries",
@@ -71,12 +71,6 @@ __all__ = [
     "repeated_interval",
     "repeated_p",
 ]
-
-
-MAX_LOOKS = 60
-"""Looks per claim at most: one set of boundaries then solves in about a second (recursive integration)."""
-Q5_HORIZON = 3
-"""Q5's horizon by default, in multiples of ``max_seeds`` (60 seeds for the default 20)."""
 
 
 class Outcome(StrEnum):
@@ -102,81 +96,6 @@ class Evidence(Protocol):
     @property
     def values(self) -> np.ndarray:
         """The per-seed values tested: a vector (Q2-Q4), or seeds x levels (Q1, Q5)."""
-
-
-ACTOR_CLAIM = "Q5"  # the claim that reads only the fresh models and may have a horizon of its own
-
-
-def look_seeds(look_every: int, horizon: int) -> tuple[int, ...]:
-    """Seeds at each look of a claim: every ``look_every`` up to ``horizon``, and at ``horizon``."""
-    seeds = list(range(look_every, horizon + 1, look_every))
-    return tuple(seeds if seeds and seeds[-1] == horizon else [*seeds, horizon])
-
-
-@dataclass(frozen=True)
-class Design:
-    """A sequential design: looks after every ``look_every`` seeds up to ``max_seeds`` (the last look
-    at ``max_seeds`` even when it is not a multiple), family-wise ``alpha``, futility ``min_effect``.
-
-    ``q5_max_seeds`` (default ``Q5_HORIZON`` x ``max_seeds``) is Q5's own horizon: its looks go on,
-    on the fresh models only, once Q1-Q4 are decided or at their horizon (Q5 compares one fresh model
-    per actor and seed, and ruling out an actor difference of min-effect takes more seeds than the
-    other claims need: README, "Where the seeds go"). Each claim has its own looks and information
-    fractions (:meth:`claim_looks`, :meth:`claim_fractions`); the study's looks are their union."""
-
-    max_seeds: int = 20
-    look_every: int = 5
-    spending: Spending = Spending.POCOCK
-    alpha: float = 0.05
-    min_effect: float = 0.05
-    q5_max_seeds: int | None = None
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.look_every <= self.max_seeds:
-            raise ValueError(f"look_every must be in [1, max_seeds={self.max_seeds}], got {self.look_every}")
-        if not 0 < self.alpha < 1 or not self.min_effect > 0:
-            raise ValueError(f"alpha must be in (0, 1) and min_effect > 0, got {self.alpha}, {self.min_effect}")
-        if self.q5_max_seeds is None:
-            object.__setattr__(self, "q5_max_seeds", Q5_HORIZON * self.max_seeds)
-        if self.q5_max_seeds < self.max_seeds:
-            raise ValueError(f"q5_max_seeds must be at least max_seeds={self.max_seeds}, got {self.q5_max_seeds}")
-        most = len(self.claim_looks(ACTOR_CLAIM))
-        if most > MAX_LOOKS:
-            raise ValueError(
-                f"{most} looks (every {self.look_every} seeds up to Q5's horizon of {self.q5_max_seeds}); at most "
-                f"{MAX_LOOKS} looks per claim: look every {math.ceil(self.q5_max_seeds / MAX_LOOKS)} seeds or more, "
-                "or lower --max-seeds / --q5-max-seeds"
-            )
-
-    def horizon(self, claim: str) -> int:
-        """The most seeds the claim is tested on."""
-        return self.q5_max_seeds if str(claim) == ACTOR_CLAIM else self.max_seeds
-
-    def claim_looks(self, claim: str) -> tuple[int, ...]:
-        """Seeds at each of the claim's looks."""
-        return look_seeds(self.look_every, self.horizon(claim))
-
-    def claim_fractions(self, claim: str) -> tuple[float, ...]:
-        """The claim's information fractions: its seeds at each look over its horizon."""
-        return tuple(n / self.horizon(claim) for n in self.claim_looks(claim))
-
-    def claim_look(self, claim: str, seeds: int) -> int | None:
-        """The claim's own (0-based) look at this many seeds; None when it has no look there."""
-        looks = self.claim_looks(claim)
-        return looks.index(seeds) if seeds in looks else None
-
-    @property
-    def looks(self) -> tuple[int, ...]:
-        """Seeds at each look of the study: every claim's looks."""
-        return tuple(sorted(set(self.claim_looks("Q1")) | set(self.claim_looks(ACTOR_CLAIM))))
-
-    @property
-    def fractions(self) -> tuple[float, ...]:
-        """Q1-Q4's information fractions."""
-        return self.claim_fractions("Q1")
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "spending": str(self.spending)}
 
 
 def _shape(fractions: Sequence[float], spending: Spending) -> np.ndarray:

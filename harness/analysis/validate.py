@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.schema import HIGHER_IS_BETTER, Metric
+from harness.schema import HIGHER_IS_BETTER, UNBOUNDED_ABOVE, Metric
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("seed", "condition", "order", "stage", "eval_actor")
 """Columns the analysis cannot do without (plus the metric column)."""
@@ -18,13 +18,7 @@ CONDITIONS: tuple[str, ...] = ("untrained", "fresh", "shared")
 KEY: tuple[str, ...] = ("seed", "condition", "order", "stage", "eval_actor")
 """One evaluation per key: a repeated key is a duplicated row."""
 
-UNBOUNDED_ABOVE: frozenset[str] = frozenset({"log_loss"})
-"""Metrics in [0, inf); every other analysable metric lies in [0, 1]."""
-
 FIX = "regenerate it with `harness permute` or correct that row"
-
-LARGEST_LOG_LOSS = -math.log(np.finfo(np.float64).eps)
-"""scikit-learn clips probabilities at machine epsilon, so no image's log loss exceeds -ln(eps), about 36."""
 
 
 def read_results(run_dir: Path) -> tuple[Path, pd.DataFrame]:
@@ -123,17 +117,6 @@ def validate(df: pd.DataFrame, metric: str, source: str = "results.csv") -> pd.D
                 f"(no trained model is evaluated on it); {FIX}"
             )
     return df
-
-
-def check_min_effect(min_effect: float, metric: str) -> None:
-    """Refuse, with one line, a ``--min-effect`` that no difference of two ``metric`` values can reach:
-    1 for the metrics in [0, 1], about 36 for log loss (``LARGEST_LOG_LOSS``)."""
-    largest = LARGEST_LOG_LOSS if metric in UNBOUNDED_ABOVE else 1.0
-    if min_effect > largest:
-        raise HarnessError(
-            f"--min-effect {min_effect:g} is beyond the range of {metric} (no difference exceeds {largest:.4g}); "
-            "give the smallest effect worth detecting, e.g. 0.05"
-        )
 
 
 def oriented(metric: str) -> float:

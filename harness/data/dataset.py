@@ -8,12 +8,13 @@ import sys
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from harness.choices import MIN_IMAGES, DatasetName, Protocol
+from harness.choices import MIN_IMAGES, DatasetName
+from harness.config import DataConfig
 from harness.data.cache import (
     DrawCache,
     ImageSet,
@@ -34,30 +35,6 @@ from harness.errors import HarnessError
 SEPARATORS = (">", ",")  # of actors in an order (A>B) and in a list (A,B)
 ID_HASH_CHARS = 12
 NAMED_SKIPS = 5  # skipped files named one by one per class and kind of reason; the rest are counted
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Everything that decides which pixels the study sees."""
-
-    dataset: DatasetName = DatasetName.LFW
-    data_dir: str | None = None
-    data_home: str | None = None
-    negatives_dir: str = "otherActors"
-    actors: tuple[str, ...] | None = None
-    max_positives: int = 150
-    negatives: int = 150
-    image_size: int = 100
-    data_seed: int = 0
-    protocol: Protocol = Protocol.DISJOINT
-    cache_dir: str | None = field(default=None, compare=False)
-
-    def to_dict(self) -> dict:
-        """The options that identify a dataset (cache location left out)."""
-        options = asdict(self)
-        options.pop("cache_dir")
-        options["actors"] = list(self.actors) if self.actors else None
-        return options
 
 
 @dataclass(frozen=True)
@@ -212,11 +189,6 @@ def load_dataset(config: DataConfig, progress: Progress = no_progress, warn: War
     ``warn`` gets one line per skipped file and per cache problem, as they happen, so they come
     before any error about too few usable images.
     """
-    if config.image_size < 8:
-        raise HarnessError(f"--image-size {config.image_size} is too small; use 8 or more (default 100)")
-    for option, value in (("--max-positives", config.max_positives), ("--negatives", config.negatives)):
-        if value < MIN_IMAGES:
-            raise HarnessError(f"{option} {value} is below the {MIN_IMAGES} usable images every class needs")
     catalog = catalog_for(config)
     check_actor_names(catalog)
     wanted = Path(config.cache_dir) if config.cache_dir else default_cache_dir()

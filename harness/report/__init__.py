@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.analysis import Analysis, analyse
-from harness.analysis.validate import check_min_effect, read_results
+from harness.analysis.validate import read_results
+from harness.config import Settings, recorded
 from harness.report import exploratory, matrices, noise, primary, provenance, sequential
 from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import jsonable
 from harness.report.plots import PLOTS, write_plots
 from harness.report.records import VERDICT_COLUMNS, decision_record, verdict_rows
-from harness.settings import Settings, recorded
 
 SECTIONS: tuple[str, ...] = (
     primary.HEADING,
@@ -83,7 +83,7 @@ def write_report(
     run_dir: Path, metric: str | None = None, alpha: float | None = None, min_effect: float | None = None
 ) -> Written:
     """Analyse ``run_dir/results.csv`` with ``metric``, ``alpha`` and ``min_effect`` (each by default
-    the run's recorded setting, ``harness.settings``); write report.md, report.json, verdicts.csv and
+    the run's recorded setting, ``harness.config.recorded``); write report.md, report.json, verdicts.csv and
     the plots. The first line says when a setting departs from the recorded ones.
 
     Bad input (missing, unreadable or invalid results.csv; an unknown metric) raises
@@ -97,7 +97,6 @@ def write_report(
     given = {"metric": metric, "alpha": alpha, "min_effect": min_effect}
     used = Settings(**(planned.to_dict() | {k: v for k, v in given.items() if v is not None}))
     metric, alpha, min_effect = used.metric, used.alpha, used.min_effect
-    check_min_effect(min_effect, metric)
     a = analyse(df, metric, alpha, min_effect, source=str(path))
     first = headline(used, planned, recorded_names)
     lines = (first, *(primary.line(d) for d in a.primary))

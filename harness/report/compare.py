@@ -15,10 +15,10 @@ import pandas as pd
 from harness.analysis import Verdict
 from harness.analysis.compare import Comparison, Difference, Quantity, Study, compare
 from harness.analysis.validate import read_results
+from harness.config import recorded
 from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import md_table, num, pval
 from harness.report.plots import figure, save
-from harness.settings import recorded
 
 PLOT = "plot_compare.png"
 CSV_COLUMNS = (
