@@ -28,15 +28,16 @@ from harness.analysis.intervals import Interval, rules_out, t_interval
 from harness.analysis.power import friedman_are, seeds_for_power, seeds_to_reach
 from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
 from harness.analysis.questions import IMPLIES, LEVELS, Claim, contrast, differences, level_table, pooled
+from harness.schema import Alternative
 
 MIN_SEEDS = 3
 """Fewer seeds with complete data than this give "n/a"."""
 ALTERNATIVES = {
-    Claim.Q1: "two-sided",
-    Claim.Q2: "two-sided",
-    Claim.Q3: "greater",
-    Claim.Q4: "greater",
-    Claim.Q5: "two-sided",
+    Claim.Q1: Alternative.TWO_SIDED,
+    Claim.Q2: Alternative.TWO_SIDED,
+    Claim.Q3: Alternative.GREATER,
+    Claim.Q4: Alternative.GREATER,
+    Claim.Q5: Alternative.TWO_SIDED,
 }
 
 
@@ -73,7 +74,7 @@ class Evidence:
     claim: Claim
     actor: str
     test: PairedT | SignFlip | PermutationFriedman
-    alternative: str
+    alternative: Alternative
     n: int
     effect: float = math.nan
     ci_low: float = math.nan
@@ -144,7 +145,7 @@ class Decision(Evidence):
         if self.has_single_effect:
             needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, self.alternative)
         else:
-            needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, "two-sided", friedman_are(k))
+            needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, Alternative.TWO_SIDED, friedman_are(k))
         if not np.isfinite(needed):
             return needed
         return seeds_to_reach(lambda n: self.test.min_p(n, max(k, 2)), self.power_alpha, max(MIN_SEEDS, int(needed)))
@@ -244,7 +245,7 @@ def level_evidence(
         claim=claim,
         actor=actor,
         test=test,
-        alternative="two-sided",
+        alternative=ALTERNATIVES[claim],
         n=n,
         per_seed=table,
         levels=levels,

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats as sps
 
 from harness.analysis.exact import grid_units, on_grid
+from harness.schema import Alternative
 
 MAX_EXACT = 100_000
 """Permutation tests are exact up to this many permutations."""
@@ -56,7 +57,7 @@ def _budget(base: int, n: int, resamples: int, max_exact: int) -> tuple[int, boo
 class PairedT:
     """Paired t-test of per-seed differences against 0 (scipy ``ttest_1samp``)."""
 
-    alternative: str = "two-sided"
+    alternative: Alternative = Alternative.TWO_SIDED
     name: str = "paired t"
 
     def run(self, d: np.ndarray) -> Outcome:
@@ -83,7 +84,7 @@ class SignFlip:
     statistic is the sum in integer units of the grid (as the mean, for a fixed n), so every null
     sum equal to the observed one in exact arithmetic is equal in the comparison too."""
 
-    alternative: str = "two-sided"
+    alternative: Alternative = Alternative.TWO_SIDED
     resamples: int = RESAMPLES
     max_exact: int = MAX_EXACT
     name: str = "sign-flip"
@@ -104,7 +105,7 @@ class SignFlip:
     def min_p(self, n: int, k: int = 2) -> float:
         n_resamples, exact = _budget(2, n, self.resamples, self.max_exact)
         tail = 1.0 / n_resamples if exact else 1.0 / (n_resamples + 1)
-        return min(1.0, tail * (2 if self.alternative == "two-sided" else 1))
+        return min(1.0, tail * (2 if self.alternative == Alternative.TWO_SIDED else 1))
 
 
 def _rank_sum_statistic(*levels: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -128,7 +129,7 @@ def _friedman_null(patterns: tuple[tuple[float, ...], ...], resamples: int, max_
         permutation_type="samples",
         vectorized=True,
         n_resamples=max_exact if exact else n_resamples,
-        alternative="greater",
+        alternative=Alternative.GREATER,  # a large rank-sum statistic is evidence of a level effect
         rng=np.random.default_rng(RNG_SEED),
     )
     return res.null_distribution, exact

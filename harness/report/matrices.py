@@ -7,13 +7,14 @@ import pandas as pd
 from harness.analysis import Analysis
 from harness.analysis.continual import CL_COLUMNS
 from harness.report.formatting import finite, md_table, num
+from harness.schema import Condition
 
 HEADING = "## 5. Matrices and continual-learning metrics"
 
 
 def baselines(df: pd.DataFrame, metric: str) -> dict[str, float]:
     """The untrained model's mean metric per actor."""
-    sub = df[df["condition"] == "untrained"]
+    sub = df[df["condition"] == Condition.UNTRAINED]
     return (
         {}
         if sub.empty
