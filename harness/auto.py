@@ -30,7 +30,7 @@ from harness.analysis.questions import Claim
 from harness.analysis.sequential import (
     ClaimLook,
     Design,
-    Outcome,
+    LookDecision,
     decide_look,
     equivalence_bounds,
     repeated_interval,
@@ -65,7 +65,7 @@ def stored_looks(looks: pd.DataFrame) -> list[ClaimLook]:
                 **numbers,
                 "look": int(row["look"]),
                 "seeds": int(row["seeds"]),
-                "decision": Outcome(row["decision"]),
+                "decision": LookDecision(row["decision"]),
                 "shown_by": row.get("shown_by") or "",
             }
         )
@@ -78,7 +78,7 @@ CLAIM_NAMES = tuple(str(c) for c in Claim)
 
 def open_claims(records: list[ClaimLook]) -> list[str]:
     """Claims not yet decided (all five before the first look)."""
-    decided = {r.claim for r in records if r.decision != Outcome.OPEN}
+    decided = {r.claim for r in records if r.decision != LookDecision.OPEN}
     return [c for c in CLAIM_NAMES if c not in decided]
 
 

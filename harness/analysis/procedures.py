@@ -29,8 +29,8 @@ RNG_SEED = 0
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one test gives: statistic, p, and how the p was obtained."""
+class PValue:
+    """What one test gives: its p, the statistic, and how the p was obtained."""
 
     statistic: float
     p: float
@@ -60,9 +60,9 @@ class PairedT:
     alternative: Alternative = Alternative.TWO_SIDED
     name: str = "paired t"
 
-    def run(self, d: np.ndarray) -> Outcome:
+    def run(self, d: np.ndarray) -> PValue:
         res = sps.ttest_1samp(d, 0.0, alternative=self.alternative)
-        return Outcome(float(res.statistic), float(res.pvalue))
+        return PValue(float(res.statistic), float(res.pvalue))
 
     def p_rows(self, rows: np.ndarray) -> np.ndarray:
         """p of every row of a 2-D array at once (leave-one-seed-out)."""
@@ -89,7 +89,7 @@ class SignFlip:
     max_exact: int = MAX_EXACT
     name: str = "sign-flip"
 
-    def run(self, d: np.ndarray) -> Outcome:
+    def run(self, d: np.ndarray) -> PValue:
         n_resamples, exact = _budget(2, len(d), self.resamples, self.max_exact)
         res = sps.permutation_test(
             (grid_units(d),),
@@ -100,7 +100,7 @@ class SignFlip:
             alternative=self.alternative,
             rng=np.random.default_rng(RNG_SEED),
         )
-        return Outcome(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
+        return PValue(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
 
     def min_p(self, n: int, k: int = 2) -> float:
         n_resamples, exact = _budget(2, n, self.resamples, self.max_exact)
@@ -145,7 +145,7 @@ class PermutationFriedman:
     max_exact: int = MAX_EXACT
     name: str = "permutation Friedman"
 
-    def run(self, table: np.ndarray) -> Outcome:
+    def run(self, table: np.ndarray) -> PValue:
         table = on_grid(np.asarray(table, float))
         ranks = sps.rankdata(table, axis=1)
         patterns = tuple(sorted(tuple(float(r) for r in sorted(row)) for row in ranks))
@@ -156,7 +156,7 @@ class PermutationFriedman:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             chi2 = float(sps.friedmanchisquare(*table.T).statistic) if table.shape[1] >= 3 else math.nan
-        return Outcome(chi2, p, null.size, exact)
+        return PValue(chi2, p, null.size, exact)
 
     def min_p(self, n: int, k: int) -> float:
         n_resamples, exact = _budget(math.factorial(k), n, self.resamples, self.max_exact)

@@ -59,7 +59,8 @@ from harness.schema import Alternative, Spending
 __all__ = [
     "ClaimLook",
     "Design",
-    "Outcome",
+    "LookDecision",
+    "LookEvidence",
     "Spending",
     "boundaries",
     "crossing_probability",
@@ -79,7 +80,7 @@ Q5_HORIZON = 3
 """Q5's horizon by default, in multiples of ``max_seeds`` (60 seeds for the default 20)."""
 
 
-class Outcome(StrEnum):
+class LookDecision(StrEnum):
     """Where a claim stands after a look."""
 
     OPEN = "open"
@@ -87,7 +88,7 @@ class Outcome(StrEnum):
     NO_EFFECT = "no effect >= min-effect"
 
 
-class Evidence(Protocol):
+class LookEvidence(Protocol):
     """What a look needs of one claim's test (``harness.analysis.primary_tests`` yields these)."""
 
     claim: str
@@ -311,7 +312,7 @@ class ClaimLook:
     sd: float
     boundary_z: float
     boundary_p: float
-    decision: Outcome
+    decision: LookDecision
     shown_by: str = (
         ""  # the claim whose showing showed this one by closed testing (IMPLIES), its own p short of its boundary
     )
@@ -337,7 +338,7 @@ def equivalence_bounds(effect: float, sd: float, design: Design, look: ClaimLook
     return (interval.low if look.alternative == Alternative.TWO_SIDED else -math.inf), interval.high
 
 
-def futile(evidence: Evidence, design: Design, seeds: int) -> bool:
+def futile(evidence: LookEvidence, design: Design, seeds: int) -> bool:
     """The repeated bounds at the claim's look at ``seeds`` rule out an effect of ``min_effect`` in
     the tested direction(s); for Q1/Q5 no two levels differ that much (see the module docstring)."""
     confidence = equivalence_confidence(design, str(evidence.claim), seeds)
@@ -351,7 +352,7 @@ def claim_boundary(design: Design, claim: str, seeds: int, level: float, alterna
 
 
 def decide_look(
-    design: Design, look: int, evidence: Sequence[Evidence], previous: Sequence[ClaimLook] = ()
+    design: Design, look: int, evidence: Sequence[LookEvidence], previous: Sequence[ClaimLook] = ()
 ) -> tuple[ClaimLook, ...]:
     """Test every claim still open that has a look of its own at the study's ``look`` (0-based
     into ``design.looks``), against its own boundaries; ``previous``: all earlier looks' records.
@@ -361,30 +362,34 @@ def decide_look(
     size m fixes the initial level alpha / m).
     """
     seeds = design.looks[look]
-    decided = {r.claim: r.decision for r in previous if r.decision != Outcome.OPEN}
-    rejected = sum(d == Outcome.EFFECT for d in decided.values())
+    decided = {r.claim: r.decision for r in previous if r.decision != LookDecision.OPEN}
+    rejected = sum(d == LookDecision.EFFECT for d in decided.values())
     open_claims = [
         e for e in evidence if str(e.claim) not in decided and design.claim_look(str(e.claim), seeds) is not None
     ]
     m = len(evidence)
     level_of: dict[str, float] = {}
-    outcome: dict[str, Outcome] = {}
+    decision_of: dict[str, LookDecision] = {}
     shown_by: dict[str, str] = {}
     while rejected < m:  # Holm-type reallocation: repeat at this look until no new rejection (or none left)
         level = design.alpha / (m - rejected)
         new = 0
         for e in open_claims:
             claim = str(e.claim)
-            if outcome.get(claim) == Outcome.EFFECT:
+            if decision_of.get(claim) == LookDecision.EFFECT:
                 continue
             level_of[claim] = level
             boundary = claim_boundary(design, claim, seeds, level, e.alternative)
             if np.isfinite(e.p) and e.p <= nominal_p(boundary, e.alternative):
-                outcome[claim] = Outcome.EFFECT
+                decision_of[claim] = LookDecision.EFFECT
                 new += 1
         for shown, implied in IMPLIES.items():  # closed testing: Q2 shown shows Q1
-            if outcome.get(shown) == Outcome.EFFECT and implied in level_of and outcome.get(implied) is None:
-                outcome[implied] = Outcome.EFFECT
+            if (
+                decision_of.get(shown) == LookDecision.EFFECT
+                and implied in level_of
+                and decision_of.get(implied) is None
+            ):
+                decision_of[implied] = LookDecision.EFFECT
                 shown_by[implied] = shown
                 new += 1
         if not new:
@@ -393,7 +398,7 @@ def decide_look(
     records = []
     for e in open_claims:
         claim = str(e.claim)
-        decision = outcome.get(claim) or (Outcome.NO_EFFECT if futile(e, design, seeds) else Outcome.OPEN)
+        decision = decision_of.get(claim) or (LookDecision.NO_EFFECT if futile(e, design, seeds) else LookDecision.OPEN)
         boundary = claim_boundary(design, claim, seeds, level_of[claim], e.alternative)
         records.append(
             ClaimLook(
@@ -418,5 +423,5 @@ def decide_look(
 
 def still_open(design: Design, records: Sequence[ClaimLook], seeds: int, claims: Sequence[str]) -> list[str]:
     """The claims not yet decided whose horizon reaches ``seeds``: what a batch up to ``seeds`` trains for."""
-    decided = {r.claim for r in records if r.decision != Outcome.OPEN}
+    decided = {r.claim for r in records if r.decision != LookDecision.OPEN}
     return [c for c in claims if c not in decided and design.horizon(c) >= seeds]
