@@ -39,4 +39,3 @@ def score(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
         "fn": int(fn),
         "n_test": int(y_true.size),
     }
-

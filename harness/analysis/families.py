@@ -64,7 +64,8 @@ class Evidence:
     """One test of one question (pooled, or for one actor), before any multiplicity correction.
 
     ``effect``, ``ci_low``, ``ci_high``: mean per-seed difference and its 95 % t-interval (NaN
-    for Q1/Q5, which have no single effect: see ``levels`` and ``contrast``). ``p``: the test's
+    for Q1/Q5, which have no single effect: see ``levels`` and ``contrast``; Q1's per-seed contrast,
+    oriented and on the grid, is ``contrast_per_seed``). ``p``: the test's
     raw p (t for primary Q2-Q4, else the permutation p); ``p_exact``: the exact sign-flip p
     beside a t-test (= ``p`` for permutation tests); ``min_p_exact``: its smallest attainable
     value with ``n`` seeds. ``reason`` is non-empty when no test could be run.
@@ -88,6 +89,7 @@ class Evidence:
     levels: tuple[tuple[str, Interval], ...] = ()
     contrast: Interval | None = None
     per_seed: pd.Series | pd.DataFrame
+    contrast_per_seed: pd.Series | None = None
     reason: str = ""
     note: str = ""
 
@@ -234,12 +236,13 @@ def level_evidence(
     """Q1 or Q5: permutation Friedman over the levels, level means with t-intervals, and for Q1
     the planned contrast (later positions minus the first)."""
     test = PermutationFriedman(resamples)
-    table = on_grid(table)
+    planned_per_seed = on_grid(contrast(table, sign)) if claim is Claim.Q1 and table.shape[1] > 1 else None
+    table = on_grid(table)  # the contrast above from the levels before this rounding, as Q2's value: a tie is 0
     complete = table.dropna()
     values = complete.to_numpy(float)
     n, k = values.shape
     levels = tuple((str(c), t_interval(complete[c].to_numpy(float))) for c in complete.columns)
-    planned = t_interval(contrast(complete, sign).to_numpy(float)) if claim is Claim.Q1 and k > 1 and n else None
+    planned = t_interval(contrast(complete, sign).to_numpy(float)) if planned_per_seed is not None and n else None
     base = dict(
         family=family,
         claim=claim,
@@ -250,6 +253,7 @@ def level_evidence(
         per_seed=table,
         levels=levels,
         contrast=planned,
+        contrast_per_seed=planned_per_seed if planned is not None else None,
         note=_dropped(complete.index, table.index, fresh_only),
     )
     if n > 1 and k > 1:

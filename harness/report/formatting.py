@@ -83,15 +83,13 @@ def effect_text(d: Decision) -> str:
 
 
 def per_seed_text(d: Decision) -> str:
-    """Per-seed values (Q1: later minus first position; Q5: the level values per seed)."""
-    data = d.per_seed.dropna()
+    """Per-seed values (Q1: its planned contrast, later minus first position; Q5: the level values per seed)."""
     if d.has_single_effect:
-        items = [num(v) for v in data.to_numpy(float)]
-    elif d.contrast is not None and data.shape[1] > 1:
-        later_minus_first = data.iloc[:, 1:].mean(axis=1) - data.iloc[:, 0]
-        items = [num(v) for v in later_minus_first.to_numpy(float)]
+        items = [num(v) for v in d.per_seed.dropna().to_numpy(float)]
+    elif d.contrast_per_seed is not None:
+        items = [num(v) for v in d.contrast_per_seed.dropna().to_numpy(float)]
     else:
-        items = ["(" + ", ".join(num(v, 2) for v in row) + ")" for row in data.to_numpy(float)]
+        items = ["(" + ", ".join(num(v, 2) for v in row) + ")" for row in d.per_seed.dropna().to_numpy(float)]
     extra = f", ... ({len(items)} seeds)" if len(items) > PER_SEED_SHOWN else ""
     return ", ".join(items[:PER_SEED_SHOWN]) + extra
 
