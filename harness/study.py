@@ -114,6 +114,6 @@ def conditions(evaluations: pd.DataFrame, actors: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=CSV_COLUMNS)
     tidy = pd.concat(frames, ignore_index=True)
     tidy["position"] = tidy["position"].astype("Int64")
-    rank = tidy["condition"].map({str(c): rank for rank, c in enumerate(Condition)})  # the tree's order
+    rank = tidy["condition"].map({str(c): i for i, c in enumerate(Condition)})  # the tree's order
     keys = [tidy["seed"], rank, tidy["order"], tidy["stage"], tidy["eval_actor"]]
     return tidy.iloc[np.lexsort(keys[::-1])][list(CSV_COLUMNS)].reset_index(drop=True)

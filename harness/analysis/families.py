@@ -236,8 +236,9 @@ def level_evidence(
     """Q1 or Q5: permutation Friedman over the levels, level means with t-intervals, and for Q1
     the planned contrast (later positions minus the first)."""
     test = PermutationFriedman(resamples)
+    # Q1's contrast per seed from the levels before they are rounded, as Q2's values are: an exact tie is 0
     planned_per_seed = on_grid(contrast(table, sign)) if claim is Claim.Q1 and table.shape[1] > 1 else None
-    table = on_grid(table)  # the contrast above from the levels before this rounding, as Q2's value: a tie is 0
+    table = on_grid(table)
     complete = table.dropna()
     values = complete.to_numpy(float)
     n, k = values.shape
@@ -253,7 +254,7 @@ def level_evidence(
         per_seed=table,
         levels=levels,
         contrast=planned,
-        contrast_per_seed=planned_per_seed if planned is not None else None,
+        contrast_per_seed=planned_per_seed,
         note=_dropped(complete.index, table.index, fresh_only),
     )
     if n > 1 and k > 1:
