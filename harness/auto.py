@@ -28,7 +28,7 @@ from harness.analysis import primary_tests
 from harness.analysis.questions import Claim
 from harness.analysis.sequential import (
     ClaimLook,
-    Outcome,
+    LookDecision,
     decide_look,
     equivalence_bounds,
     repeated_interval,
@@ -56,7 +56,7 @@ CLAIM_NAMES = tuple(str(c) for c in Claim)
 
 def open_claims(records: list[ClaimLook]) -> list[str]:
     """Claims not yet decided (all five before the first look)."""
-    decided = {r.claim for r in records if r.decision != Outcome.OPEN}
+    decided = {r.claim for r in records if r.decision != LookDecision.OPEN}
     return [c for c in CLAIM_NAMES if c not in decided]
 
 

@@ -39,8 +39,3 @@ def score(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
         "fn": int(fn),
         "n_test": int(y_true.size),
     }
-
-
-def confusion_table(counts: dict[str, float]) -> np.ndarray:
-    """The 2x2 confusion matrix in scikit-learn's layout: [[tn, fp], [fn, tp]]."""
-    return np.array([[counts["tn"], counts["fp"]], [counts["fn"], counts["tp"]]], dtype=int)

@@ -13,6 +13,23 @@ class Plan(StrEnum):
     FRESH = "fresh"  # only the fresh models (``--seeds auto``, once only Q5 was open)
 
 
+class Condition(StrEnum):
+    """results.csv's ``condition`` column: which model of a seed's prefix tree a row evaluates, in
+    the tree's order (root first)."""
+
+    UNTRAINED = "untrained"  # the root: the initial weights, never trained
+    FRESH = "fresh"  # a depth-1 node: one model per actor, trained on that actor alone
+    SHARED = "shared"  # one model trained on the actors of an order in turn, after each stage
+
+
+class Alternative(StrEnum):
+    """The alternative hypothesis of a test, in scipy's words (``alternative=``). Effects are
+    oriented so that positive means better, so no claim tests "less"."""
+
+    TWO_SIDED = "two-sided"
+    GREATER = "greater"
+
+
 METRICS = (
     "accuracy",
     "balanced_accuracy",

@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from harness import rundir
-from harness.analysis.sequential import ClaimLook, Outcome
+from harness.analysis.sequential import ClaimLook, LookDecision
 from harness.choices import DEFAULT_MODEL
 from harness.config import recorded
 from harness.errors import HarnessError
 from harness.files import atomic_write, disk_full, remove_leftovers, replacing
-from harness.schema import METRICS, Plan
+from harness.schema import METRICS, Condition, Plan
 from harness.study import Node, conditions
 
 NEW_METRICS = ("log_loss", "brier", "p_true")  # what stores made before per-image predictions lack
@@ -88,7 +88,7 @@ def _look(row: dict) -> ClaimLook:
             **numbers,
             "look": int(row["look"]),
             "seeds": int(row["seeds"]),
-            "decision": Outcome(row["decision"]),
+            "decision": LookDecision(row["decision"]),
             "shown_by": row["shown_by"] or "",
         }
     )
@@ -490,7 +490,7 @@ class Store:
             evaluations[count] = evaluations[count].astype(int)
         rows = conditions(evaluations, actors)
         partial = [seed for seed, depth in self.plans().items() if depth < len(actors)]
-        rows = rows[~(rows["seed"].isin(partial) & (rows["condition"] == "shared"))]
+        rows = rows[~(rows["seed"].isin(partial) & (rows["condition"] == Condition.SHARED))]
         rows = rows.assign(plan=np.where(rows["seed"].isin(partial), str(Plan.FRESH), str(Plan.TREE)))
         atomic_write(self.run_dir / rundir.RESULTS, rows.to_csv(index=False))
         trainings = self.trainings().query("stage > 0").drop(columns="finished")

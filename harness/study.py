@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.schema import CSV_COLUMNS
+from harness.schema import CSV_COLUMNS, Condition
 
 SEPARATOR = ">"
 SPLIT_STREAM, INIT_STREAM, NODE_STREAM = 0, 1, 2
@@ -92,28 +92,28 @@ def conditions(evaluations: pd.DataFrame, actors: list[str]) -> pd.DataFrame:
     by_node = {name: rows for name, rows in evaluations.groupby("path", sort=False)}
     frames = []
 
-    def rows(path: tuple[str, ...], condition: str, order: str, position_in: tuple[str, ...]) -> None:
+    def rows(path: tuple[str, ...], condition: Condition, order: str, position_in: tuple[str, ...]) -> None:
         name = SEPARATOR.join(path)
         if name not in by_node:
             return
         frame = by_node[name].drop(columns="path").copy()
-        frame["condition"] = condition
+        frame["condition"] = str(condition)
         frame["order"] = order
         frame["stage"] = len(path)
         frame["trained_actor"] = path[-1] if path else ""
         frame["position"] = [position_in.index(a) + 1 if a in position_in else pd.NA for a in frame["eval_actor"]]
         frames.append(frame)
 
-    rows((), "untrained", "", ())
+    rows((), Condition.UNTRAINED, "", ())
     for actor in actors:
-        rows((actor,), "fresh", actor, (actor,))
+        rows((actor,), Condition.FRESH, actor, (actor,))
     for order in orders(actors):
         for stage in range(1, len(order) + 1):
-            rows(order[:stage], "shared", SEPARATOR.join(order), order)
+            rows(order[:stage], Condition.SHARED, SEPARATOR.join(order), order)
     if not frames:
         return pd.DataFrame(columns=CSV_COLUMNS)
     tidy = pd.concat(frames, ignore_index=True)
     tidy["position"] = tidy["position"].astype("Int64")
-    rank = tidy["condition"].map({"untrained": 0, "fresh": 1, "shared": 2})
+    rank = tidy["condition"].map({str(c): i for i, c in enumerate(Condition)})  # the tree's order
     keys = [tidy["seed"], rank, tidy["order"], tidy["stage"], tidy["eval_actor"]]
     return tidy.iloc[np.lexsort(keys[::-1])][list(CSV_COLUMNS)].reset_index(drop=True)

@@ -31,7 +31,7 @@ from simulate import ClaimEvidence, node_index
 from simulate import simulate_accuracies as simulate_nodes
 
 from harness.analysis.procedures import MAX_EXACT, RESAMPLES, PermutationFriedman
-from harness.analysis.sequential import Design, Outcome, boundaries, decide_look, nominal_p
+from harness.analysis.sequential import Design, LookDecision, boundaries, decide_look, nominal_p
 from harness.auto import CLAIM_NAMES, batch_depth
 from harness.study import tree_trainings
 
@@ -142,7 +142,7 @@ def claim_evidence(claim: str, v: np.ndarray, draws: int = RESAMPLES, screen: fl
 class Study:
     """How one simulated sequential study ended."""
 
-    final: dict[str, Outcome]  # each claim's last decision
+    final: dict[str, LookDecision]  # each claim's last decision
     decided_at: dict[str, int]  # seeds at which each decided claim was decided
     seeds: int  # seeds trained (the last look's)
     trainings: int  # as the plans of harness.auto count them
@@ -171,7 +171,7 @@ def run_study(design: Design, values: dict[str, np.ndarray], study: int, whole_t
         ]
         new = decide_look(design, look, evidence, records)
         records += new
-        decided_at |= {r.claim: n for r in new if r.decision != Outcome.OPEN}
+        decided_at |= {r.claim: n for r in new if r.decision != LookDecision.OPEN}
     return Study({r.claim: r.decision for r in records}, decided_at, seeds, trainings)
 
 
@@ -205,9 +205,9 @@ def row(name: str, scenario: str, results: list[Study]) -> str:
     """One line of the README's table."""
     trainings = np.mean([s.trainings for s in results])
     seeds = np.mean([s.seeds for s in results])
-    q5 = np.mean([s.final.get("Q5", Outcome.OPEN) != Outcome.OPEN for s in results])
-    any_effect = np.mean([any(d == Outcome.EFFECT for d in s.final.values()) for s in results])
-    q5_no_effect = np.mean([s.final.get("Q5") == Outcome.NO_EFFECT for s in results])
+    q5 = np.mean([s.final.get("Q5", LookDecision.OPEN) != LookDecision.OPEN for s in results])
+    any_effect = np.mean([any(d == LookDecision.EFFECT for d in s.final.values()) for s in results])
+    q5_no_effect = np.mean([s.final.get("Q5") == LookDecision.NO_EFFECT for s in results])
     return f"| {name} | {scenario} | {trainings:.0f} | {seeds:.1f} | {q5:.0%} | {any_effect:.3f} | {q5_no_effect:.3f} |"
 
 

@@ -210,7 +210,7 @@ def simulate_studies(
 
 @dataclass(frozen=True)
 class ClaimEvidence:
-    """What ``decide_look`` needs of one claim's test (``harness.analysis.sequential.Evidence``), made by hand."""
+    """What ``decide_look`` needs of one claim's test (``harness.analysis.sequential.LookEvidence``), made by hand."""
 
     claim: str
     alternative: str

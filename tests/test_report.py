@@ -384,3 +384,46 @@ def test_a_one_sided_real_claim_whose_95_interval_reaches_below_zero_is_explaine
     note = next(line for line in text.splitlines() if line.startswith("- **Q3 is real by its one-sided"))
     assert "one-sided" in note and f"{lower:.3f}" in note
     assert text.count("is real by its one-sided test") == 1  # Q4's interval excludes 0; Q2 is two-sided
+
+
+# Hand-made, in 90ths, every actor alike: (F[X], the position-2 models on X, the position-3 models on X).
+# Seed 0 ties: 2 x 40 = 30 + 50, so Q1's later-minus-first contrast and Q2 are exactly 0 there.
+CONTRAST_SEEDS = ((40, 30, 50), (60, 65, 50), (55, 61, 66), (58, 52, 70))
+
+
+def contrast_results(metric: str) -> pd.DataFrame:
+    from itertools import permutations
+
+    from simulate import frame_from_nodes, node_index
+
+    actors = ("A", "B", "C")
+    index = node_index(actors)
+    values = np.full((len(CONTRAST_SEEDS), len(index)), 0.5)
+    for s, (fresh, second, third) in enumerate(CONTRAST_SEEDS):
+        for x in actors:
+            others = [a for a in actors if a != x]
+            values[s, index[("fresh", x, x)]] = values[s, index[("shared", x, x)]] = fresh / 90
+            for a in others:
+                values[s, index[("shared", f"{a}>{x}", x)]] = second / 90
+            for order in permutations(others):
+                values[s, index[("shared", ">".join((*order, x)), x)]] = third / 90
+    df = frame_from_nodes(actors, values)
+    df[metric] = df["accuracy"]
+    return df
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "brier"])
+def test_q1_per_seed_values_are_the_analysis_contrast_and_read_as_q2s(metric):
+    """Q1's per-seed column shows the analysis's planned contrast, oriented like every effect: here it
+    is Q2's per-seed value (a complete tree, one model per prefix), so both columns read alike; the
+    text used to recompute it from the rounded levels, unoriented, printing 5.00e-10 for the tie
+    where Q2 printed 0.000 (and the opposite sign for a lower-is-better metric)."""
+    from harness.analysis import analyse
+    from harness.report.formatting import per_seed_text
+
+    q1, q2 = analyse(contrast_results(metric), metric, 0.05, 0.05).primary[:2]
+    sign = 1 if metric == "accuracy" else -1
+    expected = [f"{sign * ((second + third) / 2 - fresh) / 90:.3f}" for fresh, second, third in CONTRAST_SEEDS]
+    assert per_seed_text(q2).split(", ") == expected
+    assert per_seed_text(q1) == per_seed_text(q2)
+    assert float(per_seed_text(q1).split(", ")[0]) == 0  # the tie: 0.000 (-0.000 for brier, oriented -0)

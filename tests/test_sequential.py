@@ -13,7 +13,7 @@ from simulate import ClaimEvidence as Claim
 
 from harness.analysis.sequential import (
     ClaimLook,
-    Outcome,
+    LookDecision,
     Spending,
     boundaries,
     crossing_probability,
@@ -138,26 +138,26 @@ def test_a_rejection_passes_its_alpha_to_the_others_at_the_same_look():
     family = [Claim("Q1", "two-sided", 1e-6), Claim("Q2", "two-sided", (pocock(0.01) + pocock(0.0125)) / 2)]
     family += [Claim(f"Q{i}", "two-sided", 0.9) for i in (3, 4, 5)]
     records = {r.claim: r for r in decide_look(design, 0, family)}
-    assert records["Q1"].decision == records["Q2"].decision == Outcome.EFFECT
+    assert records["Q1"].decision == records["Q2"].decision == LookDecision.EFFECT
     assert records["Q1"].alpha == pytest.approx(0.01) and records["Q2"].alpha == pytest.approx(0.0125)
-    assert records["Q3"].alpha == pytest.approx(0.05 / 3) and records["Q3"].decision == Outcome.OPEN
+    assert records["Q3"].alpha == pytest.approx(0.05 / 3) and records["Q3"].decision == LookDecision.OPEN
     assert records["Q2"].boundary_p == pytest.approx(pocock(0.0125))
     # Without Q1's rejection Q2 stays open.
     alone = {r.claim: r for r in decide_look(design, 0, [family[1], *family[2:], Claim("Q1", "two-sided", 0.9)])}
-    assert alone["Q2"].decision == Outcome.OPEN
+    assert alone["Q2"].decision == LookDecision.OPEN
 
 
 def test_a_look_at_which_every_claim_is_shown_decides_them_all():
     design = Design(max_seeds=20, look_every=5, alpha=0.05)
     family = [Claim(f"Q{i}", "two-sided" if i in (1, 2, 5) else "greater", 1e-9) for i in range(1, 6)]
     records = decide_look(design, 0, family)
-    assert [r.decision for r in records] == [Outcome.EFFECT] * 5
+    assert [r.decision for r in records] == [LookDecision.EFFECT] * 5
     assert [r.alpha for r in records] == pytest.approx([0.01] * 5)  # all crossed at the first pass
     # Every claim but the last crosses first; the last only once their shares are freed: alpha / 1.
     last = float(nominal_p(boundaries(design.claim_fractions("Q5"), 0.05, Spending.POCOCK)[0]))
     staggered = [*family[:4], Claim("Q5", "two-sided", last * 0.99)]
     records = decide_look(design, 0, staggered)
-    assert [r.decision for r in records] == [Outcome.EFFECT] * 5 and records[-1].alpha == pytest.approx(0.05)
+    assert [r.decision for r in records] == [LookDecision.EFFECT] * 5 and records[-1].alpha == pytest.approx(0.05)
 
 
 def test_q2_shown_shows_q1_at_the_same_look_and_the_report_says_why(tmp_path):
@@ -171,10 +171,10 @@ def test_q2_shown_shows_q1_at_the_same_look_and_the_report_says_why(tmp_path):
     family += [Claim(f"Q{i}", "two-sided", 0.9) for i in (3, 4, 5)]
     records = decide_look(design, 0, family)
     by_claim = {r.claim: r for r in records}
-    assert by_claim["Q1"].decision == by_claim["Q2"].decision == Outcome.EFFECT
+    assert by_claim["Q1"].decision == by_claim["Q2"].decision == LookDecision.EFFECT
     assert by_claim["Q1"].p > by_claim["Q1"].boundary_p
     assert by_claim["Q1"].shown_by == "Q2" and by_claim["Q2"].shown_by == ""  # recorded when decided
-    assert by_claim["Q3"].alpha == pytest.approx(0.05 / 3) and by_claim["Q3"].decision == Outcome.OPEN
+    assert by_claim["Q3"].alpha == pytest.approx(0.05 / 3) and by_claim["Q3"].decision == LookDecision.OPEN
     write_summary(
         tmp_path, summary(design, Result(Stop.MAX_SEEDS, 5, list(records), math.nan, {}), "accuracy", None, 3)
     )
@@ -187,9 +187,9 @@ def test_decided_claims_are_not_retested_and_keep_the_levels_they_freed():
     design = Design(max_seeds=10, look_every=5)
     first = (
         ClaimLook(
-            "Q1", 0, 5, "two-sided", 0.01, 1e-6, math.nan, math.nan, math.nan, math.nan, 3.0, 0.002, Outcome.EFFECT
+            "Q1", 0, 5, "two-sided", 0.01, 1e-6, math.nan, math.nan, math.nan, math.nan, 3.0, 0.002, LookDecision.EFFECT
         ),
-        ClaimLook("Q3", 0, 5, "greater", 0.0125, 0.6, -0.01, -0.05, 0.02, 0.05, 3.0, 0.002, Outcome.NO_EFFECT),
+        ClaimLook("Q3", 0, 5, "greater", 0.0125, 0.6, -0.01, -0.05, 0.02, 0.05, 3.0, 0.002, LookDecision.NO_EFFECT),
     )
     family = [Claim("Q1", "two-sided", 0.9), Claim("Q3", "greater", 1e-9), Claim("Q2", "two-sided", 0.5)]
     records = decide_look(design, 1, family, first)
@@ -221,10 +221,10 @@ def test_futility_closes_a_claim_only_when_its_repeated_bounds_rule_min_effect_o
         Claim("Q2", "two-sided", 0.4, values=with_upper_bound(0.051, level)),  # could be 0.051: open
     ]
     decisions = {r.claim: r.decision for r in decide_look(design, 0, family)}
-    assert decisions == {"Q3": Outcome.NO_EFFECT, "Q4": Outcome.OPEN, "Q2": Outcome.OPEN}
+    assert decisions == {"Q3": LookDecision.NO_EFFECT, "Q4": LookDecision.OPEN, "Q2": LookDecision.OPEN}
     centred = with_upper_bound(0.049, level) - with_upper_bound(0.049, level).mean()  # inside +-0.049
     (q2,) = decide_look(design, 0, [Claim("Q2", "two-sided", 0.4, values=centred)])
-    assert q2.decision == Outcome.NO_EFFECT
+    assert q2.decision == LookDecision.NO_EFFECT
 
 
 def test_futility_of_a_level_claim_needs_every_pair_of_levels_within_min_effect():
@@ -234,17 +234,17 @@ def test_futility_of_a_level_claim_needs_every_pair_of_levels_within_min_effect(
     base = np.array([0.7, 0.72, 0.69, 0.71, 0.7])
     table = np.column_stack([base, base + close, base + close / 10])  # widest pair: the first two
     (q5,) = decide_look(design, 0, [Claim("Q5", "two-sided", 0.4, values=table)])
-    assert q5.decision == Outcome.NO_EFFECT
+    assert q5.decision == LookDecision.NO_EFFECT
     table[:, 2] = base + with_upper_bound(0.051, level)  # the third actor could be 0.051 better than the first
     (q5,) = decide_look(design, 0, [Claim("Q5", "two-sided", 0.4, values=table)])
-    assert q5.decision == Outcome.OPEN
+    assert q5.decision == LookDecision.OPEN
     (q1,) = decide_look(design, 0, [Claim("Q1", "two-sided", 0.4)])  # no values: efficacy only
-    assert q1.decision == Outcome.OPEN
+    assert q1.decision == LookDecision.OPEN
 
 
 def test_a_claim_without_a_test_stays_open():
     (record,) = decide_look(Design(), 0, [Claim("Q1", "two-sided", math.nan)])
-    assert record.decision == Outcome.OPEN and np.isnan(record.p)
+    assert record.decision == LookDecision.OPEN and np.isnan(record.p)
 
 
 def test_the_report_shows_a_futility_stop_as_no_effect_with_its_equivalence_bounds(tmp_path):
@@ -256,8 +256,10 @@ def test_the_report_shows_a_futility_stop_as_no_effect_with_its_equivalence_boun
 
     design = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05)
     sd = 0.0245 / stats.t.isf(0.025, 4) * math.sqrt(5)
-    q2 = ClaimLook("Q2", 0, 5, "two-sided", 0.01, 0.51, 0.006, -0.0185, 0.0305, sd, 2.939, 0.0033, Outcome.NO_EFFECT)
-    q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, Outcome.NO_EFFECT)
+    q2 = ClaimLook(
+        "Q2", 0, 5, "two-sided", 0.01, 0.51, 0.006, -0.0185, 0.0305, sd, 2.939, 0.0033, LookDecision.NO_EFFECT
+    )
+    q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, LookDecision.NO_EFFECT)
     content = summary(design, Result(Stop.MAX_SEEDS, 20, [q2, q3], math.nan, {}), "accuracy", None, 3)
     first, second = content["looks"]
     assert first["repeated_ci_low"] < -0.05 or first["repeated_ci_high"] > 0.05
@@ -269,7 +271,7 @@ def test_the_report_shows_a_futility_stop_as_no_effect_with_its_equivalence_boun
     low, high = first["equivalence_low"], first["equivalence_high"]
     assert "no effect >= 0.05" in rows["| Q2"] and f"[{low:.3f}, {high:.3f}]" in rows["| Q2"]
     assert f"(-inf, {second['equivalence_high']:.3f}]" in rows["| Q3"]
-    shown = replace(q3, claim="Q4", decision=Outcome.EFFECT, p=1e-4)  # bounds only where they decided
+    shown = replace(q3, claim="Q4", decision=LookDecision.EFFECT, p=1e-4)  # bounds only where they decided
     write_summary(tmp_path, summary(design, Result(Stop.DECIDED, 5, [shown], math.nan, {}), "accuracy", None, 3))
     adjusted = "\n".join(section(tmp_path)).split("### Adjusted for the looks")[1]
     row = next(line for line in adjusted.splitlines() if line.startswith("| Q4"))
@@ -281,7 +283,7 @@ def test_a_sequential_file_from_before_the_equivalence_bounds_keeps_calling_it_a
     from harness.report.sequential import section
 
     design = Design(max_seeds=20, look_every=5)
-    q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, Outcome.NO_EFFECT)
+    q3 = ClaimLook("Q3", 0, 5, "greater", 0.01, 0.3, 0.004, -0.008, 0.016, 0.01, 2.7, 0.0034, LookDecision.NO_EFFECT)
     content = summary(design, Result(Stop.MAX_SEEDS, 20, [q3], math.nan, {}), "accuracy", None, 3)
     for look in content["looks"]:
         del look["equivalence_low"], look["equivalence_high"]

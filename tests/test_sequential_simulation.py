@@ -26,7 +26,7 @@ from sequential_studies import (
 )
 
 from harness.analysis.procedures import RESAMPLES
-from harness.analysis.sequential import Outcome
+from harness.analysis.sequential import LookDecision
 from harness.config import Design
 
 DESIGN = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05)
@@ -55,7 +55,7 @@ def test_the_monte_carlo_floor_is_far_below_every_boundary_simulated(design):
 def test_family_wise_error_under_no_effect_stays_at_alpha(spending):
     design = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05, spending=spending)
     results = studies(design, np.random.default_rng(9), 1000)
-    rate = np.mean([any(d == Outcome.EFFECT for d in s.final.values()) for s in results])
+    rate = np.mean([any(d == LookDecision.EFFECT for d in s.final.values()) for s in results])
     print(f"family-wise error with {spending}: {rate:.3f} over {len(results)} studies")
     error = 2.58 * math.sqrt(0.05 * 0.95 / len(results))  # 99 % Monte-Carlo margin
     assert rate <= design.alpha + error, f"family-wise error {rate:.3f} with {spending}"
@@ -85,7 +85,7 @@ def test_no_effect_is_wrong_at_most_alpha_of_the_time_at_the_min_effect(claim, e
     studies over all looks (the earlier rule, one look's 95 % CI whatever alpha, failed this for Q3)."""
     design = Design(max_seeds=20, look_every=5, alpha=0.01, min_effect=0.05)
     results = studies(design, np.random.default_rng(12), 1000, **effects)
-    rate = np.mean([s.final.get(claim) == Outcome.NO_EFFECT for s in results])
+    rate = np.mean([s.final.get(claim) == LookDecision.NO_EFFECT for s in results])
     print(f"'no effect' said of {claim} at min-effect: {rate:.3f} over {len(results)} studies at alpha 0.01")
     assert rate <= design.alpha + 2.58 * math.sqrt(design.alpha * (1 - design.alpha) / len(results))
 
@@ -93,7 +93,7 @@ def test_no_effect_is_wrong_at_most_alpha_of_the_time_at_the_min_effect(claim, e
 @pytest.mark.slow
 def test_forgetting_of_ten_points_is_decided_within_six_seeds_on_average():
     results = studies(DESIGN, np.random.default_rng(10), 500, forgetting=0.10)
-    assert all(s.final["Q3"] == Outcome.EFFECT for s in results)
+    assert all(s.final["Q3"] == LookDecision.EFFECT for s in results)
     seeds = np.mean([s.decided_at["Q3"] for s in results])
     print(f"forgetting of 0.10 decided after {seeds:.1f} seeds on average ({len(results)} studies)")
     assert seeds <= 6
@@ -124,7 +124,7 @@ def test_claim_aware_seeds_and_q5s_own_horizon_decide_q5_at_fewer_trainings():
         old = studies(before, np.random.default_rng(7), 100, whole_tree=True, **effects)
         new = studies(DESIGN, np.random.default_rng(7), 300, **effects)
         trainings = {name: np.mean([s.trainings for s in runs]) for name, runs in (("old", old), ("new", new))}
-        decided = np.mean([s.final["Q5"] != Outcome.OPEN for s in new])
+        decided = np.mean([s.final["Q5"] != LookDecision.OPEN for s in new])
         per_claim = {c: np.mean([s.decided_at.get(c, s.seeds) for s in new]) for c in ALTERNATIVES}
         print(
             f"{effects or 'no effect'}: {trainings['old']:.0f} trainings before, {trainings['new']:.0f} now; Q5 "
@@ -133,9 +133,9 @@ def test_claim_aware_seeds_and_q5s_own_horizon_decide_q5_at_fewer_trainings():
         assert decided >= 0.9 and trainings["new"] < trainings["old"]
         assert all(per_claim[c] <= 11 for c in ("Q1", "Q2", "Q3", "Q4"))
         if not effects:
-            assert np.mean([any(d == Outcome.EFFECT for d in s.final.values()) for s in new]) <= 0.05 + margin
+            assert np.mean([any(d == LookDecision.EFFECT for d in s.final.values()) for s in new]) <= 0.05 + margin
     apart = studies(DESIGN, np.random.default_rng(7), 300, actor_effects=(0.0, 0.0, 0.05))
-    wrong = np.mean([s.final["Q5"] == Outcome.NO_EFFECT for s in apart])
+    wrong = np.mean([s.final["Q5"] == LookDecision.NO_EFFECT for s in apart])
     print(f"actors 0.05 apart: 'no effect' said of Q5 in {wrong:.3f}")
     assert wrong <= 0.05 + margin
 

@@ -32,6 +32,7 @@ from harness.analysis.procedures import RESAMPLES, PairedT, SignFlip
 from harness.analysis.questions import Claim, differences, level_table, pooled
 from harness.analysis.validate import oriented, validate
 from harness.errors import HarnessError
+from harness.schema import Alternative
 
 
 class Quantity(StrEnum):
@@ -208,7 +209,7 @@ def _tested(values: pd.DataFrame, paired: bool, alpha: float, resamples: int) ->
             return out | {"reason": f"too few seeds with both runs' values ({len(d)} < {MIN_SEEDS})"}
         if np.ptp(d) == 0:
             return out | {"reason": "every seed's difference is the same (t undefined)"}
-        t, flip = PairedT().run(d), SignFlip("two-sided", resamples).run(d)
+        t, flip = PairedT().run(d), SignFlip(Alternative.TWO_SIDED, resamples).run(d)
         return out | {"statistic": t.statistic, "p": t.p, "p_exact": flip.p, "tost": t_interval(d, 1 - 2 * alpha)}
     out.update(nan, test="Welch t", effect=out["mean_b"] - out["mean_a"])
     if min(len(a), len(b)) < MIN_SEEDS:

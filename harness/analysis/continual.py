@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis.index import RunIndex
+from harness.schema import Condition
 
 CL_COLUMNS = ("ACC", "BWT", "FWT", "forgetting")
 
@@ -100,7 +101,9 @@ def shared_fresh_pairs(ix: RunIndex) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             shared = np.nanmean(np.vstack(arrays), axis=0) if arrays else np.full(len(ix.seeds), np.nan)
-        frames.append(pd.DataFrame({"seed": list(ix.seeds), "actor": x, "shared": shared, "fresh": ix.f(x, x)}))
+        frames.append(
+            pd.DataFrame({"seed": list(ix.seeds), "actor": x, Condition.SHARED: shared, Condition.FRESH: ix.f(x, x)})
+        )
     if not frames:
-        return pd.DataFrame(columns=["seed", "actor", "shared", "fresh"])
+        return pd.DataFrame(columns=["seed", "actor", Condition.SHARED, Condition.FRESH])
     return pd.concat(frames, ignore_index=True)

@@ -28,15 +28,16 @@ from harness.analysis.intervals import Interval, rules_out, t_interval
 from harness.analysis.power import friedman_are, seeds_for_power, seeds_to_reach
 from harness.analysis.procedures import RESAMPLES, PairedT, PermutationFriedman, SignFlip
 from harness.analysis.questions import IMPLIES, LEVELS, Claim, contrast, differences, level_table, pooled
+from harness.schema import Alternative
 
 MIN_SEEDS = 3
 """Fewer seeds with complete data than this give "n/a"."""
 ALTERNATIVES = {
-    Claim.Q1: "two-sided",
-    Claim.Q2: "two-sided",
-    Claim.Q3: "greater",
-    Claim.Q4: "greater",
-    Claim.Q5: "two-sided",
+    Claim.Q1: Alternative.TWO_SIDED,
+    Claim.Q2: Alternative.TWO_SIDED,
+    Claim.Q3: Alternative.GREATER,
+    Claim.Q4: Alternative.GREATER,
+    Claim.Q5: Alternative.TWO_SIDED,
 }
 
 
@@ -63,7 +64,8 @@ class Evidence:
     """One test of one question (pooled, or for one actor), before any multiplicity correction.
 
     ``effect``, ``ci_low``, ``ci_high``: mean per-seed difference and its 95 % t-interval (NaN
-    for Q1/Q5, which have no single effect: see ``levels`` and ``contrast``). ``p``: the test's
+    for Q1/Q5, which have no single effect: see ``levels`` and ``contrast``; Q1's per-seed contrast,
+    oriented and on the grid, is ``contrast_per_seed``). ``p``: the test's
     raw p (t for primary Q2-Q4, else the permutation p); ``p_exact``: the exact sign-flip p
     beside a t-test (= ``p`` for permutation tests); ``min_p_exact``: its smallest attainable
     value with ``n`` seeds. ``reason`` is non-empty when no test could be run.
@@ -73,7 +75,7 @@ class Evidence:
     claim: Claim
     actor: str
     test: PairedT | SignFlip | PermutationFriedman
-    alternative: str
+    alternative: Alternative
     n: int
     effect: float = math.nan
     ci_low: float = math.nan
@@ -87,6 +89,7 @@ class Evidence:
     levels: tuple[tuple[str, Interval], ...] = ()
     contrast: Interval | None = None
     per_seed: pd.Series | pd.DataFrame
+    contrast_per_seed: pd.Series | None = None
     reason: str = ""
     note: str = ""
 
@@ -144,7 +147,7 @@ class Decision(Evidence):
         if self.has_single_effect:
             needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, self.alternative)
         else:
-            needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, "two-sided", friedman_are(k))
+            needed = seeds_for_power(self.min_effect, self.sd, self.power_alpha, Alternative.TWO_SIDED, friedman_are(k))
         if not np.isfinite(needed):
             return needed
         return seeds_to_reach(lambda n: self.test.min_p(n, max(k, 2)), self.power_alpha, max(MIN_SEEDS, int(needed)))
@@ -233,22 +236,25 @@ def level_evidence(
     """Q1 or Q5: permutation Friedman over the levels, level means with t-intervals, and for Q1
     the planned contrast (later positions minus the first)."""
     test = PermutationFriedman(resamples)
+    # Q1's contrast per seed from the levels before they are rounded, as Q2's values are: an exact tie is 0
+    planned_per_seed = on_grid(contrast(table, sign)) if claim is Claim.Q1 and table.shape[1] > 1 else None
     table = on_grid(table)
     complete = table.dropna()
     values = complete.to_numpy(float)
     n, k = values.shape
     levels = tuple((str(c), t_interval(complete[c].to_numpy(float))) for c in complete.columns)
-    planned = t_interval(contrast(complete, sign).to_numpy(float)) if claim is Claim.Q1 and k > 1 and n else None
+    planned = t_interval(contrast(complete, sign).to_numpy(float)) if planned_per_seed is not None and n else None
     base = dict(
         family=family,
         claim=claim,
         actor=actor,
         test=test,
-        alternative="two-sided",
+        alternative=ALTERNATIVES[claim],
         n=n,
         per_seed=table,
         levels=levels,
         contrast=planned,
+        contrast_per_seed=planned_per_seed,
         note=_dropped(complete.index, table.index, fresh_only),
     )
     if n > 1 and k > 1:

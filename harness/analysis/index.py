@@ -8,9 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.schema import Plan
-
-SHARED, FRESH, UNTRAINED = "shared", "fresh", "untrained"
+from harness.schema import Condition, Plan
 
 
 def parse_order(order: object) -> tuple[str, ...]:
@@ -88,13 +86,13 @@ def build_index(df: pd.DataFrame, metric: str) -> RunIndex:
     untrained: dict[str, np.ndarray] = {}
     parsed: dict[str, tuple[str, ...]] = {}
     for (kind, key, t, ev), row in zip(models, values, strict=True):
-        if kind == SHARED and t >= 1:
+        if kind == Condition.SHARED and t >= 1:
             prefix = parsed.setdefault(key, parse_order(key))[:t]
             if len(prefix) == t:
                 collected.setdefault((prefix, ev), []).append(row)
-        elif kind == FRESH and key:
+        elif kind == Condition.FRESH and key:
             fresh[(key, ev)] = row
-        elif kind == UNTRAINED:
+        elif kind == Condition.UNTRAINED:
             untrained[ev] = row
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

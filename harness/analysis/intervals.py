@@ -10,6 +10,8 @@ import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.proportion import proportion_confint
 
+from harness.schema import Alternative
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -66,7 +68,7 @@ def largest_pairwise_bound(levels: np.ndarray, confidence: float = 0.95) -> floa
     return float(np.max(bounds)) if bounds else math.nan  # NaN if any pair has none, whatever the order
 
 
-def rules_out(values: np.ndarray, min_effect: float, confidence: float, alternative: str) -> bool:
+def rules_out(values: np.ndarray, min_effect: float, confidence: float, alternative: Alternative) -> bool:
     """The equivalence test behind every "no effect >= min-effect": the ``confidence`` t-interval of
     the per-seed ``values`` lies inside (-min_effect, min_effect) for a two-sided claim (two one-sided
     tests, each at (1 - confidence) / 2), below min_effect for a one-sided claim (``greater``), and for a
@@ -77,7 +79,7 @@ def rules_out(values: np.ndarray, min_effect: float, confidence: float, alternat
         spread = largest_pairwise_bound(values, confidence)
         return bool(np.isfinite(spread) and spread < min_effect)
     interval = t_interval(values, confidence)
-    return interval.inside(min_effect) if alternative == "two-sided" else bool(interval.high < min_effect)
+    return interval.inside(min_effect) if alternative == Alternative.TWO_SIDED else bool(interval.high < min_effect)
 
 
 def wilson_interval(accuracy: float, n_test: int, confidence: float = 0.95) -> tuple[float, float]:

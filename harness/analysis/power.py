@@ -8,9 +8,12 @@ from collections.abc import Callable
 
 from statsmodels.stats.power import TTestPower
 
+from harness.schema import Alternative
+
 MAX_SEEDS = 10_000
 POWER = 0.8
-_ALTERNATIVE = {"two-sided": "two-sided", "greater": "larger"}
+STATSMODELS_ALTERNATIVE = {Alternative.TWO_SIDED: "two-sided", Alternative.GREATER: "larger"}
+"""Each alternative in statsmodels' words (``TTestPower``'s ``alternative``)."""
 
 
 def friedman_are(k: int) -> float:
@@ -19,7 +22,7 @@ def friedman_are(k: int) -> float:
 
 
 def seeds_for_power(
-    effect: float, sd: float, alpha: float, alternative: str = "two-sided", efficiency: float = 1.0
+    effect: float, sd: float, alpha: float, alternative: Alternative = Alternative.TWO_SIDED, efficiency: float = 1.0
 ) -> float:
     """Seeds for 80 % power of a paired t-test at ``alpha`` to detect ``effect`` with per-seed sd
     ``sd``, divided by ``efficiency`` (the ARE, for rank tests). NaN when undefined, inf beyond
@@ -27,7 +30,7 @@ def seeds_for_power(
     if not (math.isfinite(effect) and math.isfinite(sd)) or sd <= 0 or effect <= 0:
         return math.nan
     solver = TTestPower()
-    alt = _ALTERNATIVE[alternative]
+    alt = STATSMODELS_ALTERNATIVE[Alternative(alternative)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if solver.power(effect_size=effect / sd, nobs=2, alpha=alpha, alternative=alt) >= POWER:

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import stats as sps
 
 from harness.analysis.exact import grid_units, on_grid
+from harness.schema import Alternative
 
 MAX_EXACT = 100_000
 """Permutation tests are exact up to this many permutations."""
@@ -28,8 +29,8 @@ RNG_SEED = 0
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one test gives: statistic, p, and how the p was obtained."""
+class PValue:
+    """What one test gives: its p, the statistic, and how the p was obtained."""
 
     statistic: float
     p: float
@@ -56,12 +57,12 @@ def _budget(base: int, n: int, resamples: int, max_exact: int) -> tuple[int, boo
 class PairedT:
     """Paired t-test of per-seed differences against 0 (scipy ``ttest_1samp``)."""
 
-    alternative: str = "two-sided"
+    alternative: Alternative = Alternative.TWO_SIDED
     name: str = "paired t"
 
-    def run(self, d: np.ndarray) -> Outcome:
+    def run(self, d: np.ndarray) -> PValue:
         res = sps.ttest_1samp(d, 0.0, alternative=self.alternative)
-        return Outcome(float(res.statistic), float(res.pvalue))
+        return PValue(float(res.statistic), float(res.pvalue))
 
     def p_rows(self, rows: np.ndarray) -> np.ndarray:
         """p of every row of a 2-D array at once (leave-one-seed-out)."""
@@ -83,12 +84,12 @@ class SignFlip:
     statistic is the sum in integer units of the grid (as the mean, for a fixed n), so every null
     sum equal to the observed one in exact arithmetic is equal in the comparison too."""
 
-    alternative: str = "two-sided"
+    alternative: Alternative = Alternative.TWO_SIDED
     resamples: int = RESAMPLES
     max_exact: int = MAX_EXACT
     name: str = "sign-flip"
 
-    def run(self, d: np.ndarray) -> Outcome:
+    def run(self, d: np.ndarray) -> PValue:
         n_resamples, exact = _budget(2, len(d), self.resamples, self.max_exact)
         res = sps.permutation_test(
             (grid_units(d),),
@@ -99,12 +100,12 @@ class SignFlip:
             alternative=self.alternative,
             rng=np.random.default_rng(RNG_SEED),
         )
-        return Outcome(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
+        return PValue(float(np.mean(d)), float(res.pvalue), n_resamples, exact)
 
     def min_p(self, n: int, k: int = 2) -> float:
         n_resamples, exact = _budget(2, n, self.resamples, self.max_exact)
         tail = 1.0 / n_resamples if exact else 1.0 / (n_resamples + 1)
-        return min(1.0, tail * (2 if self.alternative == "two-sided" else 1))
+        return min(1.0, tail * (2 if self.alternative == Alternative.TWO_SIDED else 1))
 
 
 def _rank_sum_statistic(*levels: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -128,7 +129,7 @@ def _friedman_null(patterns: tuple[tuple[float, ...], ...], resamples: int, max_
         permutation_type="samples",
         vectorized=True,
         n_resamples=max_exact if exact else n_resamples,
-        alternative="greater",
+        alternative=Alternative.GREATER,  # a large rank-sum statistic is evidence of a level effect
         rng=np.random.default_rng(RNG_SEED),
     )
     return res.null_distribution, exact
@@ -144,7 +145,7 @@ class PermutationFriedman:
     max_exact: int = MAX_EXACT
     name: str = "permutation Friedman"
 
-    def run(self, table: np.ndarray) -> Outcome:
+    def run(self, table: np.ndarray) -> PValue:
         table = on_grid(np.asarray(table, float))
         ranks = sps.rankdata(table, axis=1)
         patterns = tuple(sorted(tuple(float(r) for r in sorted(row)) for row in ranks))
@@ -155,7 +156,7 @@ class PermutationFriedman:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             chi2 = float(sps.friedmanchisquare(*table.T).statistic) if table.shape[1] >= 3 else math.nan
-        return Outcome(chi2, p, null.size, exact)
+        return PValue(chi2, p, null.size, exact)
 
     def min_p(self, n: int, k: int) -> float:
         n_resamples, exact = _budget(math.factorial(k), n, self.resamples, self.max_exact)

@@ -55,11 +55,12 @@ from scipy import optimize, special, stats
 from harness.analysis.intervals import interval_from, rules_out
 from harness.analysis.questions import IMPLIES
 from harness.config import Design
-from harness.schema import Spending
+from harness.schema import Alternative, Spending
 
 __all__ = [
     "ClaimLook",
-    "Outcome",
+    "LookDecision",
+    "LookEvidence",
     "Spending",
     "boundaries",
     "crossing_probability",
@@ -73,7 +74,7 @@ __all__ = [
 ]
 
 
-class Outcome(StrEnum):
+class LookDecision(StrEnum):
     """Where a claim stands after a look."""
 
     OPEN = "open"
@@ -81,11 +82,11 @@ class Outcome(StrEnum):
     NO_EFFECT = "no effect >= min-effect"
 
 
-class Evidence(Protocol):
+class LookEvidence(Protocol):
     """What a look needs of one claim's test (``harness.analysis.primary_tests`` yields these)."""
 
     claim: str
-    alternative: str
+    alternative: Alternative
     n: int
     p: float
     effect: float
@@ -141,44 +142,46 @@ def _crossings(upper: np.ndarray, lower: np.ndarray, fractions: np.ndarray) -> f
 
 
 def crossing_probability(
-    constant: float, fractions: Sequence[float], spending: Spending, alternative: str = "two-sided"
+    constant: float, fractions: Sequence[float], spending: Spending, alternative: Alternative = Alternative.TWO_SIDED
 ) -> float:
     """P(the statistic crosses the boundary constant * shape at some look) under the null."""
     upper = constant * _shape(fractions, spending)
-    lower = -upper if alternative == "two-sided" else np.full_like(upper, -np.inf)
+    lower = -upper if alternative == Alternative.TWO_SIDED else np.full_like(upper, -np.inf)
     return float(min(1.0, max(0.0, _crossings(upper, lower, np.asarray(fractions, float)))))
 
 
 @lru_cache(maxsize=256)
-def _boundaries(fractions: tuple[float, ...], alpha: float, spending: Spending, alternative: str) -> np.ndarray:
+def _boundaries(fractions: tuple[float, ...], alpha: float, spending: Spending, alternative: Alternative) -> np.ndarray:
     def excess(constant: float) -> float:
         return crossing_probability(constant, fractions, spending, alternative) - alpha
 
-    tail = alpha / 2 if alternative == "two-sided" else alpha
+    tail = alpha / 2 if alternative == Alternative.TWO_SIDED else alpha
     low, high = stats.norm.isf(tail), stats.norm.isf(tail / len(fractions))  # one look; Bonferroni over all
     constant = optimize.brentq(excess, low - 1e-3, high + 1e-3, xtol=1e-7)
     return constant * _shape(fractions, spending)
 
 
 def boundaries(
-    fractions: Sequence[float], alpha: float, spending: Spending, alternative: str = "two-sided"
+    fractions: Sequence[float], alpha: float, spending: Spending, alternative: Alternative = Alternative.TWO_SIDED
 ) -> np.ndarray:
     """The z boundary at each look (for ``two-sided``: on |Z|) with null crossing probability alpha."""
-    return _boundaries(tuple(float(t) for t in fractions), float(alpha), Spending(spending), alternative).copy()
+    return _boundaries(
+        tuple(float(t) for t in fractions), float(alpha), Spending(spending), Alternative(alternative)
+    ).copy()
 
 
-def nominal_p(boundary: np.ndarray | float, alternative: str = "two-sided") -> np.ndarray | float:
+def nominal_p(boundary: np.ndarray | float, alternative: Alternative = Alternative.TWO_SIDED) -> np.ndarray | float:
     """The p-value that a z boundary corresponds to: reject at a look when p <= this."""
     tail = stats.norm.sf(boundary)
-    return 2 * tail if alternative == "two-sided" else tail
+    return 2 * tail if alternative == Alternative.TWO_SIDED else tail
 
 
-def z_from_p(p: float, alternative: str = "two-sided") -> float:
+def z_from_p(p: float, alternative: Alternative = Alternative.TWO_SIDED) -> float:
     """The standard normal statistic with this p-value (the inverse of ``nominal_p``)."""
-    return float(stats.norm.isf(p / 2 if alternative == "two-sided" else p))
+    return float(stats.norm.isf(p / 2 if alternative == Alternative.TWO_SIDED else p))
 
 
-def repeated_p(p: float, look: int, fractions: Sequence[float], spending: Spending, alternative: str) -> float:
+def repeated_p(p: float, look: int, fractions: Sequence[float], spending: Spending, alternative: Alternative) -> float:
     """Jennison & Turnbull's repeated p-value (section 9.3): the smallest alpha at which the design's
     boundaries would have rejected at ``look`` (0-based) given this look's raw p. Valid at any look,
     whether or not the study stopped there; compare it with the claim's level."""
@@ -196,7 +199,7 @@ def repeated_interval(
     fractions: Sequence[float],
     spending: Spending,
     alpha: float,
-    alternative: str = "two-sided",
+    alternative: Alternative = Alternative.TWO_SIDED,
 ) -> tuple[float, float]:
     """Jennison & Turnbull's repeated confidence interval (ch. 9) of a mean per-seed difference:
     effect +- q * sd / sqrt(n), q the t quantile (n - 1 df) at the nominal level of the design's
@@ -206,7 +209,7 @@ def repeated_interval(
     if not (np.isfinite(effect) and np.isfinite(sd) and n >= 2):
         return math.nan, math.nan
     level = float(nominal_p(boundaries(fractions, alpha, spending, alternative)[look], alternative))
-    if alternative == "two-sided":
+    if alternative == Alternative.TWO_SIDED:
         half = stats.t.isf(level / 2, n - 1) * sd / math.sqrt(n)
         return effect - half, effect + half
     return effect - stats.t.isf(level, n - 1) * sd / math.sqrt(n), math.inf
@@ -219,7 +222,7 @@ class ClaimLook:
     claim: str
     look: int  # 0-based index into Design.looks
     seeds: int
-    alternative: str
+    alternative: Alternative
     alpha: float  # the claim's level at the decision (after reallocation)
     p: float
     effect: float
@@ -228,7 +231,7 @@ class ClaimLook:
     sd: float
     boundary_z: float
     boundary_p: float
-    decision: Outcome
+    decision: LookDecision
     shown_by: str = (
         ""  # the claim whose showing showed this one by closed testing (IMPLIES), its own p short of its boundary
     )
@@ -242,8 +245,8 @@ def equivalence_confidence(design: Design, claim: str, seeds: int) -> float:
     design's alpha at the claim's look at ``seeds``: 1 - 2 x the nominal p of its one-sided
     level-alpha boundary there."""
     look = design.claim_look(claim, seeds)
-    boundary = boundaries(design.claim_fractions(claim), design.alpha, design.spending, "greater")[look]
-    return 1 - 2 * float(nominal_p(boundary, "greater"))
+    boundary = boundaries(design.claim_fractions(claim), design.alpha, design.spending, Alternative.GREATER)[look]
+    return 1 - 2 * float(nominal_p(boundary, Alternative.GREATER))
 
 
 def equivalence_bounds(effect: float, sd: float, design: Design, look: ClaimLook) -> tuple[float, float]:
@@ -251,24 +254,24 @@ def equivalence_bounds(effect: float, sd: float, design: Design, look: ClaimLook
     (for the report): the t-interval at :func:`equivalence_confidence`; a one-sided claim
     (``greater``) gets the upper bound only (the lower is -inf)."""
     interval = interval_from(effect, sd, look.seeds, equivalence_confidence(design, look.claim, look.seeds))
-    return (interval.low if look.alternative == "two-sided" else -math.inf), interval.high
+    return (interval.low if look.alternative == Alternative.TWO_SIDED else -math.inf), interval.high
 
 
-def futile(evidence: Evidence, design: Design, seeds: int) -> bool:
+def futile(evidence: LookEvidence, design: Design, seeds: int) -> bool:
     """The repeated bounds at the claim's look at ``seeds`` rule out an effect of ``min_effect`` in
     the tested direction(s); for Q1/Q5 no two levels differ that much (see the module docstring)."""
     confidence = equivalence_confidence(design, str(evidence.claim), seeds)
     return rules_out(evidence.values, design.min_effect, confidence, evidence.alternative)
 
 
-def claim_boundary(design: Design, claim: str, seeds: int, level: float, alternative: str) -> float:
+def claim_boundary(design: Design, claim: str, seeds: int, level: float, alternative: Alternative) -> float:
     """The z boundary the claim faces at its look at ``seeds`` when tested at ``level``."""
     fractions = design.claim_fractions(claim)
     return float(boundaries(fractions, level, design.spending, alternative)[design.claim_look(claim, seeds)])
 
 
 def decide_look(
-    design: Design, look: int, evidence: Sequence[Evidence], previous: Sequence[ClaimLook] = ()
+    design: Design, look: int, evidence: Sequence[LookEvidence], previous: Sequence[ClaimLook] = ()
 ) -> tuple[ClaimLook, ...]:
     """Test every claim still open that has a look of its own at the study's ``look`` (0-based
     into ``design.looks``), against its own boundaries; ``previous``: all earlier looks' records.
@@ -278,30 +281,34 @@ def decide_look(
     size m fixes the initial level alpha / m).
     """
     seeds = design.looks[look]
-    decided = {r.claim: r.decision for r in previous if r.decision != Outcome.OPEN}
-    rejected = sum(d == Outcome.EFFECT for d in decided.values())
+    decided = {r.claim: r.decision for r in previous if r.decision != LookDecision.OPEN}
+    rejected = sum(d == LookDecision.EFFECT for d in decided.values())
     open_claims = [
         e for e in evidence if str(e.claim) not in decided and design.claim_look(str(e.claim), seeds) is not None
     ]
     m = len(evidence)
     level_of: dict[str, float] = {}
-    outcome: dict[str, Outcome] = {}
+    decision_of: dict[str, LookDecision] = {}
     shown_by: dict[str, str] = {}
     while rejected < m:  # Holm-type reallocation: repeat at this look until no new rejection (or none left)
         level = design.alpha / (m - rejected)
         new = 0
         for e in open_claims:
             claim = str(e.claim)
-            if outcome.get(claim) == Outcome.EFFECT:
+            if decision_of.get(claim) == LookDecision.EFFECT:
                 continue
             level_of[claim] = level
             boundary = claim_boundary(design, claim, seeds, level, e.alternative)
             if np.isfinite(e.p) and e.p <= nominal_p(boundary, e.alternative):
-                outcome[claim] = Outcome.EFFECT
+                decision_of[claim] = LookDecision.EFFECT
                 new += 1
         for shown, implied in IMPLIES.items():  # closed testing: Q2 shown shows Q1
-            if outcome.get(shown) == Outcome.EFFECT and implied in level_of and outcome.get(implied) is None:
-                outcome[implied] = Outcome.EFFECT
+            if (
+                decision_of.get(shown) == LookDecision.EFFECT
+                and implied in level_of
+                and decision_of.get(implied) is None
+            ):
+                decision_of[implied] = LookDecision.EFFECT
                 shown_by[implied] = shown
                 new += 1
         if not new:
@@ -310,7 +317,7 @@ def decide_look(
     records = []
     for e in open_claims:
         claim = str(e.claim)
-        decision = outcome.get(claim) or (Outcome.NO_EFFECT if futile(e, design, seeds) else Outcome.OPEN)
+        decision = decision_of.get(claim) or (LookDecision.NO_EFFECT if futile(e, design, seeds) else LookDecision.OPEN)
         boundary = claim_boundary(design, claim, seeds, level_of[claim], e.alternative)
         records.append(
             ClaimLook(
@@ -335,5 +342,5 @@ def decide_look(
 
 def still_open(design: Design, records: Sequence[ClaimLook], seeds: int, claims: Sequence[str]) -> list[str]:
     """The claims not yet decided whose horizon reaches ``seeds``: what a batch up to ``seeds`` trains for."""
-    decided = {r.claim for r in records if r.decision != Outcome.OPEN}
+    decided = {r.claim for r in records if r.decision != LookDecision.OPEN}
     return [c for c in claims if c not in decided and design.horizon(c) >= seeds]

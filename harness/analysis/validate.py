@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.schema import HIGHER_IS_BETTER, UNBOUNDED_ABOVE, Metric
+from harness.schema import HIGHER_IS_BETTER, UNBOUNDED_ABOVE, Condition, Metric
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("seed", "condition", "order", "stage", "eval_actor")
 """Columns the analysis cannot do without (plus the metric column)."""
 
-CONDITIONS: tuple[str, ...] = ("untrained", "fresh", "shared")
+CONDITIONS: tuple[Condition, ...] = tuple(Condition)
 KEY: tuple[str, ...] = ("seed", "condition", "order", "stage", "eval_actor")
 """One evaluation per key: a repeated key is a duplicated row."""
 
@@ -107,7 +107,7 @@ def validate(df: pd.DataFrame, metric: str, source: str = "results.csv") -> pd.D
         evaluation = df.groupby(list(KEY), dropna=False, sort=False).ngroup().to_numpy()  # an empty order is a key too
         first = int(np.flatnonzero(evaluation == evaluation[i])[0])
         raise HarnessError(f"{_where(df, i, source)} repeats line {first + 2}: one row per evaluation; {FIX}")
-    trained = df["condition"] != "untrained"
+    trained = df["condition"] != Condition.UNTRAINED
     if trained.any():
         alone = df["eval_actor"].where(~trained).notna() & ~df["eval_actor"].isin(df["eval_actor"][trained])
         if alone.any():

@@ -85,7 +85,7 @@ class ImageSet:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DecodedFile:
     """One file decoded: the hash of its bytes, and its pixels or the reason it was skipped."""
 
     path: Path
@@ -95,10 +95,10 @@ class Outcome:
     reason: str = ""
 
 
-def image_set(outcomes: list[Outcome], image_size: int) -> ImageSet:
-    """The set of ``outcomes``, in their order."""
-    kept = [o for o in outcomes if o.pixels is not None]
-    skipped = [o for o in outcomes if o.pixels is None]
+def image_set(files: list[DecodedFile], image_size: int) -> ImageSet:
+    """The set of the decoded ``files``, in their order."""
+    kept = [o for o in files if o.pixels is not None]
+    skipped = [o for o in files if o.pixels is None]
     stack = np.stack([o.pixels for o in kept]) if kept else np.zeros((0, image_size, image_size, 1), np.float32)
     return ImageSet(
         pixels=stack,
@@ -110,15 +110,16 @@ def image_set(outcomes: list[Outcome], image_size: int) -> ImageSet:
     )
 
 
-def outcomes_of(images: ImageSet) -> list[Outcome]:
+def decoded_files(images: ImageSet) -> list[DecodedFile]:
+    """The set's files one by one: its images in order, then its skipped files."""
     kept = [
-        Outcome(path, content, pixels, pixel_hash)
+        DecodedFile(path, content, pixels, pixel_hash)
         for path, content, pixels, pixel_hash in zip(
             images.paths, images.content_sha256, images.pixels, images.pixel_sha256, strict=True
         )
     ]
     skipped = [
-        Outcome(path, content, None, reason=reason)
+        DecodedFile(path, content, None, reason=reason)
         for (path, reason), content in zip(images.skipped, images.skipped_sha256, strict=True)
     ]
     return kept + skipped
@@ -128,8 +129,8 @@ def combined(parts: list[ImageSet]) -> ImageSet:
     """One set holding every part's images and skipped files, sorted by path."""
     if len(parts) == 1:
         return parts[0]
-    outcomes = sorted((o for part in parts for o in outcomes_of(part)), key=lambda o: o.path.parts)  # Path order
-    return image_set(outcomes, parts[0].pixels.shape[1])
+    files = sorted((o for part in parts for o in decoded_files(part)), key=lambda o: o.path.parts)  # Path order
+    return image_set(files, parts[0].pixels.shape[1])
 
 
 def from_environment() -> bool:
@@ -174,17 +175,17 @@ def entry_name(paths: list[Path], image_size: int) -> str:
     return f"{ENTRY_PREFIX}{hashlib.sha256(blob.encode()).hexdigest()[:32]}.npz"
 
 
-def decode_outcome(path: Path, image_size: int) -> Outcome:
+def decode_file(path: Path, image_size: int) -> DecodedFile:
     """Read the file once, hash its bytes and decode them."""
     try:
         raw = read(path)
     except UnreadableImage as reason:
-        return Outcome(path, unreadable_sha256(reason), None, reason=str(reason))
+        return DecodedFile(path, unreadable_sha256(reason), None, reason=str(reason))
     try:
         decoded = decode(raw, image_size)
     except UnreadableImage as reason:
-        return Outcome(path, bytes_sha256(raw), None, reason=str(reason))
-    return Outcome(path, bytes_sha256(raw), decoded.pixels, decoded.pixel_sha256)
+        return DecodedFile(path, bytes_sha256(raw), None, reason=str(reason))
+    return DecodedFile(path, bytes_sha256(raw), decoded.pixels, decoded.pixel_sha256)
 
 
 def payload_sha256(arrays: dict[str, np.ndarray]) -> str:
@@ -332,7 +333,7 @@ class DrawCache:
     warn: Warn = python_warning
     file: Path | None = field(default=None, init=False)  # named at the first ``decode``
     entry: ImageSet | None = field(default=None, init=False)  # what the entry holds, once read
-    stored: dict[Path, Outcome] = field(default_factory=dict, init=False)  # the same, file by file
+    stored: dict[Path, DecodedFile] = field(default_factory=dict, init=False)  # the same, file by file
     used: list[ImageSet] = field(default_factory=list, init=False)
     fresh: int = field(default=0, init=False)  # files decoded afresh (not from the entry)
 
@@ -356,7 +357,7 @@ class DrawCache:
         if self.file is None and self.cache_dir is not None:
             self.file = self.cache_dir / entry_name(paths, self.image_size)
             self.entry = self.read(self.file)
-            self.stored = {outcome.path: outcome for outcome in outcomes_of(self.entry)} if self.entry else {}
+            self.stored = {decoded.path: decoded for decoded in decoded_files(self.entry)} if self.entry else {}
         found = {
             path: self.stored[path]
             for path in paths
@@ -367,7 +368,7 @@ class DrawCache:
             images = self.entry.subset(paths)  # every file from the entry: its arrays as they are
         else:
             found |= {
-                path: decode_outcome(path, self.image_size) for path in self.progress(missing, self.label, len(missing))
+                path: decode_file(path, self.image_size) for path in self.progress(missing, self.label, len(missing))
             }
             images = image_set([found[path] for path in paths], self.image_size)
         self.fresh += len(missing)

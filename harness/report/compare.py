@@ -45,10 +45,9 @@ CSV_COLUMNS = (
 
 @dataclass(frozen=True, eq=False)
 class Compared:
-    """What ``write_comparison`` produced: compare.md's path, the comparison, the terminal lines."""
+    """What ``write_comparison`` produced: compare.md's path and the terminal lines."""
 
     compare_md: Path
-    comparison: Comparison
     lines: tuple[str, ...]
 
 
@@ -239,4 +238,4 @@ def write_comparison(
             for d in c.differences
         ),
     )
-    return Compared(compare_md, c, lines)
+    return Compared(compare_md, lines)

@@ -19,7 +19,8 @@ SIGN_FLIP_DISAGREES = "the sign-flip test disagrees"
 """The flag of a t-test whose exact sign-flip test decides otherwise."""
 
 
-def finite(x: object) -> bool:
+def is_finite(x: object) -> bool:
+    """Whether ``x`` is a finite number (False for None, NaN, inf and anything not a number)."""
     try:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
@@ -28,7 +29,7 @@ def finite(x: object) -> bool:
 
 def num(x: object, digits: int = 3) -> str:
     """Number with ``digits`` decimals; "n/a" for NaN/None."""
-    if not finite(x):
+    if not is_finite(x):
         return "n/a"
     x = float(x)
     if x != 0 and abs(x) < 10**-digits:
@@ -37,23 +38,23 @@ def num(x: object, digits: int = 3) -> str:
 
 
 def pval(x: object) -> str:
-    if not finite(x):
+    if not is_finite(x):
         return "-"
     x = float(x)
     return f"{x:.2e}" if x < 0.001 else f"{x:.4f}"
 
 
 def seeds(x: object) -> str:
-    if not finite(x):
+    if not is_finite(x):
         return "> 10000" if isinstance(x, float) and math.isinf(x) else "n/a"
     return str(int(x))
 
 
 def interval(i: Interval | None, digits: int = 3) -> str:
     """``0.101 [0.062, 0.140]``; without bounds (too few seeds, no spread) ``0.101 [no CI]``."""
-    if i is None or not finite(i.mean):
+    if i is None or not is_finite(i.mean):
         return "n/a"
-    bounds = f"[{num(i.low, digits)}, {num(i.high, digits)}]" if finite(i.low) else "[no CI]"
+    bounds = f"[{num(i.low, digits)}, {num(i.high, digits)}]" if is_finite(i.low) else "[no CI]"
     return f"{num(i.mean, digits)} {bounds}"
 
 
@@ -82,15 +83,13 @@ def effect_text(d: Decision) -> str:
 
 
 def per_seed_text(d: Decision) -> str:
-    """Per-seed values (Q1: later minus first position; Q5: the level values per seed)."""
-    data = d.per_seed.dropna()
+    """Per-seed values (Q1: its planned contrast, later minus first position; Q5: the level values per seed)."""
     if d.has_single_effect:
-        items = [num(v) for v in data.to_numpy(float)]
-    elif d.contrast is not None and data.shape[1] > 1:
-        later_minus_first = data.iloc[:, 1:].mean(axis=1) - data.iloc[:, 0]
-        items = [num(v) for v in later_minus_first.to_numpy(float)]
+        items = [num(v) for v in d.per_seed.dropna().to_numpy(float)]
+    elif d.contrast_per_seed is not None:
+        items = [num(v) for v in d.contrast_per_seed.dropna().to_numpy(float)]
     else:
-        items = ["(" + ", ".join(num(v, 2) for v in row) + ")" for row in data.to_numpy(float)]
+        items = ["(" + ", ".join(num(v, 2) for v in row) + ")" for row in d.per_seed.dropna().to_numpy(float)]
     extra = f", ... ({len(items)} seeds)" if len(items) > PER_SEED_SHOWN else ""
     return ", ".join(items[:PER_SEED_SHOWN]) + extra
 
@@ -101,7 +100,7 @@ def verdict_text(d: Decision) -> str:
     text = d.label
     if d.reason:
         return f"n/a: {d.reason}"
-    if finite(d.seeds_needed) or (isinstance(d.seeds_needed, float) and math.isinf(d.seeds_needed)):
+    if is_finite(d.seeds_needed) or (isinstance(d.seeds_needed, float) and math.isinf(d.seeds_needed)):
         text += f" (about {seeds(d.seeds_needed)} seeds for 80 % power at {d.min_effect:g})"
     if d.fragile:
         text += f"; {FRAGILE}"

@@ -6,14 +6,15 @@ import pandas as pd
 
 from harness.analysis import Analysis
 from harness.analysis.continual import CL_COLUMNS
-from harness.report.formatting import finite, md_table, num
+from harness.report.formatting import is_finite, md_table, num
+from harness.schema import Condition
 
 HEADING = "## 5. Matrices and continual-learning metrics"
 
 
 def baselines(df: pd.DataFrame, metric: str) -> dict[str, float]:
     """The untrained model's mean metric per actor."""
-    sub = df[df["condition"] == "untrained"]
+    sub = df[df["condition"] == Condition.UNTRAINED]
     return (
         {}
         if sub.empty
@@ -37,7 +38,7 @@ def section(a: Analysis, base: dict[str, float]) -> list[str]:
             [stage, actors[stage - 1]]
             + [
                 f"{num(mat.mean.loc[stage, x])} ± {num(mat.sd.loc[stage, x])}"
-                if finite(mat.mean.loc[stage, x])
+                if is_finite(mat.mean.loc[stage, x])
                 else "n/a"
                 for x in actors
             ]
@@ -65,7 +66,7 @@ def section(a: Analysis, base: dict[str, float]) -> list[str]:
         return lines + ["No complete shared orders in results.csv.", ""]
     rows = [
         (r["order"], int(r["n_seeds"]))
-        + tuple(f"{num(r[c])} ± {num(r[c + '_sd'])}" if finite(r[c]) else "n/a" for c in CL_COLUMNS)
+        + tuple(f"{num(r[c])} ± {num(r[c + '_sd'])}" if is_finite(r[c]) else "n/a" for c in CL_COLUMNS)
         for _, r in cl.iterrows()
     ]
     return lines + [md_table(["Order", "Seeds", "ACC", "BWT", "FWT", "Forgetting"], rows), ""]

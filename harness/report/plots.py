@@ -12,6 +12,7 @@ import numpy as np
 
 from harness.analysis import Analysis, Claim, Decision
 from harness.report.files import write_atomic
+from harness.schema import Condition
 
 PLOTS: dict[str, str] = {
     "primary": "plot_primary_effects.png",
@@ -104,11 +105,11 @@ def plot_shared_fresh(path: Path, a: Analysis) -> None:
         return
     axes = fig.subplots(1, len(actors), sharey=True, squeeze=False)[0]
     for ax, actor in zip(axes, actors, strict=True):
-        sub = pairs[pairs["actor"] == actor].dropna(subset=["shared", "fresh"])
+        sub = pairs[pairs["actor"] == actor].dropna(subset=[Condition.SHARED, Condition.FRESH])
         for _, r in sub.iterrows():
-            colour = "tab:red" if r["shared"] < r["fresh"] else "tab:blue"
-            ax.plot([0, 1], [r["fresh"], r["shared"]], marker="o", color=colour, alpha=0.6)
-        ax.set_xticks([0, 1], ["fresh", "shared\n(pos > 1)"])
+            colour = "tab:red" if r[Condition.SHARED] < r[Condition.FRESH] else "tab:blue"
+            ax.plot([0, 1], [r[Condition.FRESH], r[Condition.SHARED]], marker="o", color=colour, alpha=0.6)
+        ax.set_xticks([0, 1], [Condition.FRESH, f"{Condition.SHARED}\n(pos > 1)"])
         ax.set_xlim(-0.3, 1.3)
         ax.set_title(actor, fontsize="small")
         if sub.empty:

@@ -14,6 +14,7 @@ from harness.report.formatting import (
     pval,
     verdict_text,
 )
+from harness.schema import Alternative
 
 HEADING = "## 1. The original study's claims (primary family)"
 
@@ -60,7 +61,7 @@ def _flag_notes(a: Analysis) -> list[str]:
                 f"- **{d.claim}: {SIGN_FLIP_DISAGREES}**: the exact sign-flip test decides otherwise "
                 f"(its Holm-adjusted p {pval(d.p_adjusted_exact)}), so the t-test's normality matters here."
             )
-        if d.verdict is Verdict.REAL and d.alternative == "greater" and not d.ci_low > 0:
+        if d.verdict is Verdict.REAL and d.alternative == Alternative.GREATER and not d.ci_low > 0:
             low = t_interval(d.values, 1 - 2 * a.alpha).low
             notes.append(
                 f"- **{d.claim} is real by its one-sided test** (at its Holm step the level is above 0.025): "

@@ -38,7 +38,7 @@ def _interval(i: Interval | None) -> dict | None:
 
 def decision_record(d: Decision) -> dict:
     """Every field of a decision, plus its words, verdict label and flags, as plain data."""
-    skip = {"test", "levels", "contrast", "per_seed", "claim"}
+    skip = {"test", "levels", "contrast", "per_seed", "contrast_per_seed", "claim"}
     record = {f.name: getattr(d, f.name) for f in fields(d) if f.name not in skip}
     per_seed = d.per_seed
     return {

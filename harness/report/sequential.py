@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.analysis.sequential import Outcome
+from harness.analysis.sequential import LookDecision
 from harness.report.formatting import md_table, num, pval
 
 HEADING = "## Sequential design (--seeds auto)"
@@ -66,7 +66,7 @@ def _effect(r: dict) -> str:
 
 
 def _look_decision(r: dict) -> str:
-    return _effect(r) if r["decision"] == Outcome.EFFECT else r["decision"]
+    return _effect(r) if r["decision"] == LookDecision.EFFECT else r["decision"]
 
 
 def _adjusted_decision(r: dict, min_effect: float, equivalence: bool) -> str:
@@ -75,14 +75,14 @@ def _adjusted_decision(r: dict, min_effect: float, equivalence: bool) -> str:
     rule used one look's unadjusted 95 % CI and is not an error-controlled "no effect"."""
     if r["decision"] == "open":
         return f"undecided with {r['seeds']} seeds"
-    if r["decision"] == Outcome.EFFECT:
+    if r["decision"] == LookDecision.EFFECT:
         return _effect(r)
     return f"no effect >= {min_effect:g}" if equivalence else f"futility stop at {r['seeds']} seeds"
 
 
 def _equivalence(r: dict) -> str:
     """The bounds that closed a claim as "no effect" (none for the other decisions, nor for Q1/Q5)."""
-    if r["decision"] != Outcome.NO_EFFECT:
+    if r["decision"] != LookDecision.NO_EFFECT:
         return "-"
     return _interval(r.get("equivalence_low"), r.get("equivalence_high"))
 
