@@ -21,6 +21,7 @@ VERDICTS = "verdicts.csv"
 PLOTS = "plot_*.png"
 COMPARE_MD = "compare.md"
 COMPARE_CSV = "compare.csv"
+COMPARE_PLOT = "plot_compare.png"
 
 RECORD = (CONFIG, STORE)
 """What makes a directory a run record: a directory holding neither (nor nothing) is not one."""

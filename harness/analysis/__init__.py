@@ -11,6 +11,7 @@ from functools import cached_property
 
 import pandas as pd
 
+from harness import rundir
 from harness.analysis.continual import OrderMatrix, cl_metrics, matrices, shared_fresh_pairs
 from harness.analysis.families import (
     Decision,
@@ -90,7 +91,7 @@ def analyse(
     min_effect: float,
     resamples: int = RESAMPLES,
     *,
-    source: str = "results.csv",
+    source: str = rundir.RESULTS,
 ) -> Analysis:
     """Validate and index ``results`` once (``alpha`` and ``min_effect`` come validated, as
     ``harness.config.Settings``); both families with verdicts, and the descriptive numbers.

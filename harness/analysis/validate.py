@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness import rundir
 from harness.errors import HarnessError
 from harness.schema import HIGHER_IS_BETTER, UNBOUNDED_ABOVE, Condition, Metric
 
@@ -23,7 +24,7 @@ FIX = "regenerate it with `harness permute` or correct that row"
 
 def read_results(run_dir: Path) -> tuple[Path, pd.DataFrame]:
     """``run_dir/results.csv`` as strings-and-NaN DataFrame; HarnessError if absent or unreadable."""
-    path = Path(run_dir) / "results.csv"
+    path = Path(run_dir) / rundir.RESULTS
     if not path.is_file():
         raise HarnessError(
             f"{path} not found: run `harness permute` to create it, or pass the run directory that contains results.csv"
@@ -58,7 +59,7 @@ def _where(df: pd.DataFrame, i: int, source: str) -> str:
     return f"{source} line {i + 2} (seed {row.get('seed')}, {what} stage {row.get('stage')} on {row.get('eval_actor')})"
 
 
-def validate(df: pd.DataFrame, metric: str, source: str = "results.csv") -> pd.DataFrame:
+def validate(df: pd.DataFrame, metric: str, source: str = rundir.RESULTS) -> pd.DataFrame:
     """Check ``df`` once and return it with numeric ``seed``/``stage``/metric columns.
 
     Refused, each with one line naming ``source`` and the first offending row: no rows, a

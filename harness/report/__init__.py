@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import rundir
 from harness.analysis import Analysis, analyse
 from harness.analysis.validate import read_results
 from harness.config import Settings, recorded
@@ -118,9 +119,9 @@ def write_report(
         *matrices.section(a, base),
         *provenance.section(a, df, optional),
     ]
-    report_md = run_dir / "report.md"
+    report_md = run_dir / rundir.REPORT_MD
     write_text(report_md, "\n".join(md))
-    write_atomic(run_dir / "verdicts.csv", lambda tmp: verdict_rows(a).to_csv(tmp, index=False))
+    write_atomic(run_dir / rundir.VERDICTS, lambda tmp: verdict_rows(a).to_csv(tmp, index=False))
     payload = {
         "headline": first,
         "run_dir": str(run_dir),
@@ -155,5 +156,5 @@ def write_report(
         "sequential": sequential.read(run_dir),
     }
     text = json.dumps(jsonable(payload), indent=1, allow_nan=False)
-    write_text(run_dir / "report.json", text)
+    write_text(run_dir / rundir.REPORT_JSON, text)
     return Written(report_md, a, lines)

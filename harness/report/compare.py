@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness import rundir
 from harness.analysis import Verdict
 from harness.analysis.compare import Comparison, Difference, Quantity, Study, compare
 from harness.analysis.validate import read_results
@@ -20,7 +21,6 @@ from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import md_table, num, pval
 from harness.report.plots import figure, save
 
-PLOT = "plot_compare.png"
 CSV_COLUMNS = (
     "quantity",
     "title",
@@ -210,7 +210,7 @@ def markdown(c: Comparison) -> list[str]:
         f"inside ±{c.min_effect:g} (two one-sided tests at alpha). **undecided with N seeds**: neither. "
         "**n/a**: no test, with the reason. Intervals are 95 % t-intervals (Welch's for unpaired runs).",
         "",
-        f"![Per-seed values of both runs]({PLOT})",
+        f"![Per-seed values of both runs]({rundir.COMPARE_PLOT})",
         "",
     ]
 
@@ -225,9 +225,9 @@ def write_comparison(
     c = compare(read_study(run_a), read_study(run_b), alpha, min_effect)
     out = Path(out) if out else run_b / f"compare-vs-{run_a.name}"
     out.mkdir(parents=True, exist_ok=True)
-    plot(out / PLOT, c)
-    write_atomic(out / "compare.csv", lambda tmp: rows(c).to_csv(tmp, index=False))
-    compare_md = out / "compare.md"
+    plot(out / rundir.COMPARE_PLOT, c)
+    write_atomic(out / rundir.COMPARE_CSV, lambda tmp: rows(c).to_csv(tmp, index=False))
+    compare_md = out / rundir.COMPARE_MD
     write_text(compare_md, "\n".join(markdown(c)))
     lines = (
         answer(c),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import rundir
 from harness.errors import HarnessError
 from harness.files import replacing
 
@@ -15,19 +16,19 @@ from harness.files import replacing
 def read_optional(run_dir: Path) -> dict:
     """config.json, trainings.csv, sessions.csv when present; problems become notes."""
     out: dict = {"config": None, "trainings": None, "sessions": None, "notes": []}
-    config = run_dir / "config.json"
+    config = run_dir / rundir.CONFIG
     if config.is_file():
         try:
             out["config"] = json.loads(config.read_text())
         except (OSError, ValueError) as exc:
             out["notes"].append(f"config.json unreadable ({type(exc).__name__})")
-    if not (run_dir / "predictions.parquet").is_file():
+    if not (run_dir / rundir.PREDICTIONS).is_file():
         out["notes"].append(
             "no predictions.parquet: no per-image evidence "
             "(an older harness made this run, or the results came from elsewhere)"
         )
-    for name in ("trainings", "sessions"):
-        path = run_dir / f"{name}.csv"
+    for name, file in (("trainings", rundir.TRAININGS), ("sessions", rundir.SESSIONS)):
+        path = run_dir / file
         if path.is_file():
             try:
                 out[name] = pd.read_csv(path)

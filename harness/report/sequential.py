@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness import rundir
 from harness.analysis.sequential import LookDecision
 from harness.report.formatting import md_table, num, pval
 
 HEADING = "## Sequential design (--seeds auto)"
-FILE = "sequential.json"
 
 
 def load(file: Path) -> dict:
@@ -31,7 +31,7 @@ def load(file: Path) -> dict:
 def read(run_dir: Path) -> dict | None:
     """sequential.json, or None for a fixed design or an unreadable file (``section`` notes that)."""
     try:
-        return load(Path(run_dir) / FILE)
+        return load(Path(run_dir) / rundir.SEQUENTIAL)
     except ValueError:
         return None
 
@@ -133,7 +133,7 @@ def _allocation(content: dict, design: dict) -> list[str]:
 
 def section(run_dir: Path) -> list[str]:
     """Markdown lines; empty for a fixed design, a note when sequential.json cannot be read."""
-    file = Path(run_dir) / FILE
+    file = Path(run_dir) / rundir.SEQUENTIAL
     if not file.exists():
         return []
     try:
