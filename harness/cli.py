@@ -393,11 +393,12 @@ def permute(
     max_seeds: Annotated[
         int, typer.Option(min=1, help="--seeds auto: Q1-Q4's horizon: at most this many seeds train every order.")
     ] = 20,
-    look_every: Annotated[int, typer.Option(min=1, help="--seeds auto: test the claims after every N seeds.")] = 5,
+    look_every: Annotated[
+        int, typer.Option(help="--seeds auto: test the claims after every N seeds, N in [1, --max-seeds].")
+    ] = 5,
     q5_max_seeds: Annotated[
         int | None,
         typer.Option(
-            min=1,
             help="--seeds auto: Q5's own horizon (>= --max-seeds; default 3 x --max-seeds): its looks go on, "
             "on the fresh models only.",
         ),

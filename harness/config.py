@@ -77,12 +77,8 @@ class StudyConfig:
 
 
 def check_seeds(seeds: tuple[int, ...]) -> None:
-    """Seeds from 0 to the largest the results store holds."""
-    if not seeds:
-        return
-    if min(seeds) < 0:
-        raise HarnessError(f"seeds must be 0 or more, not {min(seeds)}; pass --first-seed 0 or more")
-    if max(seeds) > LARGEST_SEED:
+    """Seeds up to the largest the results store holds (``--first-seed``'s option refuses < 0)."""
+    if seeds and max(seeds) > LARGEST_SEED:
         raise HarnessError(
             f"--first-seed {min(seeds)} with {len(seeds)} seeds reaches seed {max(seeds)}, beyond {LARGEST_SEED}, "
             "the largest the results store holds; pass a smaller --first-seed"

@@ -68,12 +68,13 @@ def test_seeds_run_from_zero_to_the_largest_the_store_holds():
     assert study(LARGEST_SEED - 4, 5).seeds[-1] == LARGEST_SEED
     with refused(f"--first-seed {LARGEST_SEED - 3} with 5 seeds reaches seed {LARGEST_SEED + 1}"):
         study(LARGEST_SEED - 3, 5)
-    with refused("seeds must be 0 or more, not -1"):
-        study(-1, 2)
 
 
 def test_the_sequential_schedule_bounds():
     assert Design(max_seeds=4, look_every=4).looks == (4, 8, 12)  # look_every = max_seeds
+    assert Design(max_seeds=4, look_every=1).looks[:2] == (1, 2)
+    with refused(r"--look-every: look_every must be in \[1, max_seeds=4\], got 0"):
+        Design(max_seeds=4, look_every=0)
     with refused(r"--look-every: look_every must be in \[1, max_seeds=4\], got 5"):
         Design(max_seeds=4, look_every=5)
     assert Design(max_seeds=4, look_every=1, q5_max_seeds=4).q5_max_seeds == 4  # Q5's horizon = max_seeds
@@ -129,7 +130,6 @@ RANGES = [  # (command, option, last refused, first accepted): typer enforces th
     ("permute", "--workers", "0", "1"),
     ("permute", "--threads", "0", "1"),
     ("permute", "--max-seeds", "0", "1"),
-    ("permute", "--look-every", "0", "1"),
 ]
 
 
