@@ -484,10 +484,12 @@ def test_broken_files_do_not_use_up_the_limit(faces, cache):
     assert {p for p, _ in dataset.positives["Alice"].skipped} <= set(broken)
 
 
-def test_limits_below_the_minimum_are_refused(faces, cache):
+def test_limits_below_the_minimum_leave_too_few_images_and_say_so(faces, cache):
+    """--max-positives below 10 is refused by its option (tests/test_spec.py); a library caller asking
+    for fewer gets the too-few-images line."""
     with pytest.raises(HarnessError) as excinfo:
         load_dataset(config(faces, cache, max_positives=5))
-    assert "--max-positives 5" in one_line_error(excinfo) and "10" in str(excinfo.value)
+    assert "only 5 usable images" in one_line_error(excinfo) and "need at least 10" in str(excinfo.value)
 
 
 @pytest.mark.parametrize("name", ["A>B", "Smith, John"])
