@@ -27,8 +27,6 @@ from harness import rundir
 from harness.analysis import primary_tests
 from harness.analysis.questions import Claim
 from harness.analysis.sequential import (
-    ClaimLook,
-    LookDecision,
     decide_look,
     equivalence_bounds,
     repeated_interval,
@@ -37,6 +35,7 @@ from harness.analysis.sequential import (
 )
 from harness.config import Design
 from harness.files import atomic_write, strict_json
+from harness.looks import ClaimLook, LookDecision
 from harness.study import Node, plan, tree_trainings
 
 if TYPE_CHECKING:

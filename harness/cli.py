@@ -47,6 +47,8 @@ from harness.config import (
     Settings,
     StudyConfig,
     TrainConfig,
+    alpha_problem,
+    min_effect_problem,
     parse_actors,
     parse_budget,
     parse_seeds,
@@ -248,6 +250,13 @@ class ConsoleDisplay:
     def note(self, line: str) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
+    def estimate(self, estimate: Estimate) -> None:
+        console.print(estimate.line(), highlight=False)
+
+    def studied(self, outcome: Permutation) -> None:
+        """The study's account as soon as it is stored, before the report is written."""
+        print_permutation(outcome)
+
     def warn(self, line: str) -> None:
         warn(line)
 
@@ -355,6 +364,20 @@ def print_replication(outcome: Replication) -> None:
         console.print(f"wrote {outcome.out}")
 
 
+def alpha_option(value: float | None) -> float | None:
+    """``--alpha``'s rule (``harness.config.alpha_problem``), applied as the option is parsed."""
+    if value is not None and (problem := alpha_problem(value)):
+        raise typer.BadParameter(problem)
+    return value
+
+
+def min_effect_option(value: float | None) -> float | None:
+    """``--min-effect``'s own rule (``harness.config.min_effect_problem``; its metric's range is the spec's)."""
+    if value is not None and (problem := min_effect_problem(value)):
+        raise typer.BadParameter(problem)
+    return value
+
+
 MetricOpt = Annotated[
     Metric | None,
     typer.Option(help="Metric to analyse (default: the primary metric recorded by `harness permute --metric`)."),
@@ -362,10 +385,16 @@ MetricOpt = Annotated[
 ALPHA_HELP = f"Family-wise error rate of each Holm family, in {ALPHA_RANGE}"
 MIN_EFFECT_HELP = "Smallest effect worth detecting (> 0, in metric units): equivalence bound and power target"
 RECORDED = " (default: the run's, recorded in config.json by `harness permute`; else 0.05)."
-AlphaOpt = Annotated[float, typer.Option(help=f"{ALPHA_HELP}; recorded in config.json.")]
-MinEffectOpt = Annotated[float, typer.Option(help=f"{MIN_EFFECT_HELP}; recorded in config.json.")]
-RecordedAlphaOpt = Annotated[float | None, typer.Option(help=ALPHA_HELP + RECORDED, show_default=False)]
-RecordedMinEffectOpt = Annotated[float | None, typer.Option(help=MIN_EFFECT_HELP + RECORDED, show_default=False)]
+AlphaOpt = Annotated[float, typer.Option(callback=alpha_option, help=f"{ALPHA_HELP}; recorded in config.json.")]
+MinEffectOpt = Annotated[
+    float, typer.Option(callback=min_effect_option, help=f"{MIN_EFFECT_HELP}; recorded in config.json.")
+]
+RecordedAlphaOpt = Annotated[
+    float | None, typer.Option(callback=alpha_option, help=ALPHA_HELP + RECORDED, show_default=False)
+]
+RecordedMinEffectOpt = Annotated[
+    float | None, typer.Option(callback=min_effect_option, help=MIN_EFFECT_HELP + RECORDED, show_default=False)
+]
 
 
 @app.command()
@@ -394,11 +423,12 @@ def permute(
         int, typer.Option(min=1, help="--seeds auto: Q1-Q4's horizon: at most this many seeds train every order.")
     ] = 20,
     look_every: Annotated[
-        int, typer.Option(help="--seeds auto: test the claims after every N seeds, N in [1, --max-seeds].")
+        int, typer.Option(min=1, help="--seeds auto: test the claims after every N seeds (at most --max-seeds).")
     ] = 5,
     q5_max_seeds: Annotated[
         int | None,
         typer.Option(
+            min=1,
             help="--seeds auto: Q5's own horizon (>= --max-seeds; default 3 x --max-seeds): its looks go on, "
             "on the fresh models only.",
         ),
@@ -429,11 +459,11 @@ def permute(
     )
     execution = Execution(workers, threads, scheduler)
     spec = PermuteSpec(study, design, settings, execution, parse_budget(budget), out)
-    print_permutation(run_permute(spec, ConsoleDisplay(verbose)))
+    print_report(run_permute(spec, ConsoleDisplay(verbose)).report)
 
 
 def print_permutation(outcome: Permutation) -> None:
-    """The looks, the session's account, each order's mean accuracy matrix and the report's lines."""
+    """The looks, the session's account and each order's mean accuracy matrix."""
     run, sequential = outcome.run, outcome.sequential
     for record in sequential.looks if sequential else ():
         console.print(
@@ -454,7 +484,6 @@ def print_permutation(outcome: Permutation) -> None:
         for stage, values in matrix.mean.iterrows():
             table.add_row(str(stage), *(f"{v:.3f}" for v in values))
         console.print(table)
-    print_report(outcome.report)
 
 
 def print_report(written) -> None:

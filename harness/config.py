@@ -69,15 +69,13 @@ class StudyConfig:
     train: TrainConfig
     seeds: tuple[int, ...]
 
-    def __post_init__(self) -> None:
-        check_seeds(self.seeds)
-
     def to_dict(self) -> dict:
         return {**self.data.to_dict(), **asdict(self.train), "seeds": list(self.seeds)}
 
 
 def check_seeds(seeds: tuple[int, ...]) -> None:
-    """Seeds up to the largest the results store holds (``--first-seed``'s option refuses < 0)."""
+    """Seeds up to the largest the results store holds (``--first-seed``'s option refuses < 0):
+    ``--first-seed`` with the number of seeds, for a study that stores them."""
     if seeds and max(seeds) > LARGEST_SEED:
         raise HarnessError(
             f"--first-seed {min(seeds)} with {len(seeds)} seeds reaches seed {max(seeds)}, beyond {LARGEST_SEED}, "
@@ -102,33 +100,31 @@ class Settings:
     min_effect: float = DEFAULT_MIN_EFFECT
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "metric", Metric(self.metric))
-        check_alpha(self.alpha)
-        check_min_effect(self.min_effect, self.metric)
+        object.__setattr__(self, "metric", Metric(self.metric))  # the one parse of a metric's name
 
     def to_dict(self) -> dict:
         return {**asdict(self), "metric": str(self.metric)}
 
 
-def check_alpha(alpha: float, option: str = "--alpha") -> None:
-    """A family-wise error rate in (0, 0.5] (NaN refused too)."""
-    if not 0 < alpha <= 0.5:
-        raise HarnessError(f"{option} {alpha:g} is not in {ALPHA_RANGE}; e.g. 0.05 for 5 %")
+def alpha_problem(alpha: float) -> str | None:
+    """What is wrong with ``--alpha``: a family-wise error rate in (0, 0.5] (NaN fails too); None if nothing."""
+    return None if 0 < alpha <= 0.5 else f"{alpha:g} is not in {ALPHA_RANGE}; e.g. 0.05 for 5 %"
 
 
-def check_min_effect(min_effect: float, metric: str | None, option: str = "--min-effect") -> None:
-    """An effect > 0 that a difference of two ``metric`` values can reach: at most 1 for the
-    metrics in [0, 1], about 36 for log loss (``LARGEST_LOG_LOSS``); any finite one for no metric
-    (``harness compare``, whose runs say theirs)."""
-    if not 0 < min_effect < math.inf:
-        raise HarnessError(f"{option} {min_effect:g} is not > 0; e.g. 0.05 for 5 accuracy points")
-    if metric is None:
-        return
-    largest = LARGEST_LOG_LOSS if metric in UNBOUNDED_ABOVE else 1.0
-    if min_effect > largest:
+def min_effect_problem(min_effect: float) -> str | None:
+    """What is wrong with ``--min-effect`` on its own: it must be > 0 and finite; None if nothing."""
+    return None if 0 < min_effect < math.inf else f"{min_effect:g} is not > 0; e.g. 0.05 for 5 accuracy points"
+
+
+def check_min_effect_range(settings: Settings) -> None:
+    """A min effect that a difference of two values of the metric can reach: at most 1 for the
+    metrics in [0, 1], about 36 for log loss (``LARGEST_LOG_LOSS``). The one rule relating the two
+    options, checked where the analysis' settings are final (permute's spec, the report's)."""
+    largest = LARGEST_LOG_LOSS if settings.metric in UNBOUNDED_ABOVE else 1.0
+    if settings.min_effect > largest:
         raise HarnessError(
-            f"{option} {min_effect:g} is beyond the range of {metric} (no difference exceeds {largest:.4g}); "
-            "give the smallest effect worth detecting, e.g. 0.05"
+            f"--min-effect {settings.min_effect:g} is beyond the range of {settings.metric} (no difference "
+            f"exceeds {largest:.4g}); give the smallest effect worth detecting, e.g. 0.05"
         )
 
 
@@ -144,11 +140,19 @@ def recorded(config: object) -> tuple[Settings, frozenset[str]]:
     implied = {n: design[n] for n in ("alpha", "min_effect") if n not in found and _valid(n, design.get(n))}
     try:
         settings = Settings(**implied, **found)
-    except ValueError:  # the one parse of a metric name: Metric(...) in Settings
+    except ValueError:  # a metric's name that is not one
         raise HarnessError(
             f"config.json records the primary metric {found['metric']!r}, which is not one of {', '.join(Metric)}; "
             "correct it in config.json, or move config.json aside and choose one with --metric"
         ) from None
+    for name, problem in (
+        ("alpha", alpha_problem(settings.alpha)),
+        ("min_effect", min_effect_problem(settings.min_effect)),
+    ):
+        if problem:
+            raise HarnessError(
+                f"config.json records a bad {name}: {problem}; correct it in config.json, or move config.json aside"
+            )
     return settings, frozenset(found) | frozenset(implied)
 
 
@@ -229,8 +233,9 @@ class Design:
 
 
 def check_schedule(design: Design) -> None:
-    """--look-every within --max-seeds, Q5's horizon at least --max-seeds, at most ``MAX_LOOKS`` looks a claim."""
-    if not 1 <= design.look_every <= design.max_seeds:
+    """--look-every within --max-seeds, Q5's horizon at least --max-seeds, at most ``MAX_LOOKS`` looks a
+    claim: the rules relating the design's options (each is >= 1 by its option)."""
+    if design.look_every > design.max_seeds:  # the options refuse < 1
         raise HarnessError(
             f"--look-every: look_every must be in [1, max_seeds={design.max_seeds}], got {design.look_every}"
         )
@@ -320,6 +325,10 @@ class PermuteSpec:
     budget_seconds: float | None = None
     out: Path | None = None
 
+    def __post_init__(self) -> None:
+        check_seeds(self.study.seeds)
+        check_min_effect_range(self.settings)
+
     def config(self) -> dict:
         """config.json's ``config``: the study, the analysis settings and the design."""
         design = self.design.to_dict() if self.design else None
@@ -351,7 +360,3 @@ class CompareSpec:
     alpha: float = DEFAULT_ALPHA
     min_effect: float = DEFAULT_MIN_EFFECT
     out: Path | None = None
-
-    def __post_init__(self) -> None:
-        check_alpha(self.alpha)
-        check_min_effect(self.min_effect, None)

@@ -49,7 +49,13 @@ class Display(Protocol):
     """What a person sees while a command works (the CLI's console; a test's recorder)."""
 
     def note(self, line: str) -> None:
-        """A line of the run's account (the estimate, a note on an older run directory)."""
+        """A line of the run's account (a note on an older run directory)."""
+
+    def estimate(self, estimate: Estimate) -> None:
+        """How long the trainings planned will take here, before they start."""
+
+    def studied(self, outcome: Permutation) -> None:
+        """``permute``: the study is stored and exported (the report is written next)."""
 
     def warn(self, line: str) -> None:
         """A problem that does not stop the work (a skipped file, a retrained snapshot)."""
@@ -185,7 +191,7 @@ class Permutation:
     wall_seconds: float
     sequential: Result | None
     matrices: dict[str, OrderMatrix]
-    report: Written
+    report: Written | None = None  # written once the account above is shown
 
 
 def permute(spec: PermuteSpec, display: Display) -> Permutation:
@@ -215,14 +221,15 @@ def permute(spec: PermuteSpec, display: Display) -> Permutation:
                 display.note(note)
             nodes = plan(loaded.actors, list(study.seeds)) if design is None else forecast_nodes(spec, loaded, run)
             estimate = estimate_study(run.store, loaded, study, executor, nodes, at_most=design is not None)
-            display.note(estimate.line())
+            display.estimate(estimate)
             with display.trainings(len(nodes), run.skipped, estimate) as progress:
                 if design is None:
                     run_study(study, loaded.actors, run.store, executor, progress, display.warn)
                 else:
                     sequential = run_sequential(spec, loaded.actors, run, executor, progress.batch, display.warn)
-    wall = time.time() - started
-    return Permutation(run, wall, sequential, order_matrices(run.results), write_report(run_dir))
+    outcome = Permutation(run, time.time() - started, sequential, order_matrices(run.results))
+    display.studied(outcome)
+    return replace(outcome, report=write_report(run_dir))
 
 
 def forecast_nodes(spec: PermuteSpec, dataset: Dataset, run: Run) -> list[Node]:

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from harness import rundir
-from harness.analysis.sequential import ClaimLook, LookDecision
 from harness.choices import DEFAULT_MODEL
 from harness.config import recorded
 from harness.errors import HarnessError
 from harness.files import atomic_write, disk_full, remove_leftovers, replacing
+from harness.looks import ClaimLook, LookDecision
 from harness.schema import METRICS, Condition, Plan
 from harness.study import Node, conditions
 

@@ -38,7 +38,9 @@ def test_only_the_store_speaks_sql():
     assert speaking == ["harness.store"]
 
 
-@pytest.mark.parametrize("module", ["harness.config", "harness.choices", "harness.schema", "harness.rundir"])
+@pytest.mark.parametrize(
+    "module", ["harness.config", "harness.choices", "harness.schema", "harness.rundir", "harness.looks"]
+)
 def test_the_spec_and_the_vocabulary_import_nothing_heavy(module):
     code = (
         f"import sys, {module}; print(sorted(m for m in ('tensorflow', 'cv2', 'pandas', 'scipy') if m in sys.modules))"

@@ -12,8 +12,6 @@ from scipy import stats
 from simulate import ClaimEvidence as Claim
 
 from harness.analysis.sequential import (
-    ClaimLook,
-    LookDecision,
     Spending,
     boundaries,
     crossing_probability,
@@ -25,6 +23,7 @@ from harness.analysis.sequential import (
 )
 from harness.config import MAX_LOOKS, Design
 from harness.errors import HarnessError
+from harness.looks import ClaimLook, LookDecision
 
 
 def equal(k: int) -> list[float]:

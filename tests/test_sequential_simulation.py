@@ -26,8 +26,8 @@ from sequential_studies import (
 )
 
 from harness.analysis.procedures import RESAMPLES
-from harness.analysis.sequential import LookDecision
 from harness.config import Design
+from harness.looks import LookDecision
 
 DESIGN = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05)
 SIMULATED = [  # every design simulated here and in the README's table

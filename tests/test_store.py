@@ -123,7 +123,7 @@ def test_a_looks_table_from_before_shown_by_gains_it_and_keeps_its_looks(tmp_pat
     with the column added, empty for its rows, and records new looks with it."""
     import sqlite3
 
-    from harness.analysis.sequential import ClaimLook, LookDecision
+    from harness.looks import ClaimLook, LookDecision
 
     old = "look, seeds, claim, alternative, alpha, p, effect, ci_low, ci_high, sd, boundary_z, boundary_p, decision"
     row = (0, 5, "Q1", "two-sided", 0.01, 0.3, 0.02, -0.01, 0.05, 0.02, 2.9, 0.0037, "effect", 1.0)

@@ -44,8 +44,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from enum import StrEnum
 from functools import lru_cache
 from typing import Protocol
 
@@ -55,11 +53,10 @@ from scipy import optimize, special, stats
 from harness.analysis.intervals import interval_from, rules_out
 from harness.analysis.questions import IMPLIES
 from harness.config import Design
+from harness.looks import ClaimLook, LookDecision
 from harness.schema import Alternative, Spending
 
 __all__ = [
-    "ClaimLook",
-    "LookDecision",
     "LookEvidence",
     "Spending",
     "boundaries",
@@ -72,14 +69,6 @@ __all__ = [
     "repeated_interval",
     "repeated_p",
 ]
-
-
-class LookDecision(StrEnum):
-    """Where a claim stands after a look."""
-
-    OPEN = "open"
-    EFFECT = "effect"
-    NO_EFFECT = "no effect >= min-effect"
 
 
 class LookEvidence(Protocol):
@@ -213,31 +202,6 @@ def repeated_interval(
         half = stats.t.isf(level / 2, n - 1) * sd / math.sqrt(n)
         return effect - half, effect + half
     return effect - stats.t.isf(level, n - 1) * sd / math.sqrt(n), math.inf
-
-
-@dataclass(frozen=True)
-class ClaimLook:
-    """One claim at one look: its test, the boundary it faced at its level, and the decision."""
-
-    claim: str
-    look: int  # 0-based index into Design.looks
-    seeds: int
-    alternative: Alternative
-    alpha: float  # the claim's level at the decision (after reallocation)
-    p: float
-    effect: float
-    ci_low: float
-    ci_high: float
-    sd: float
-    boundary_z: float
-    boundary_p: float
-    decision: LookDecision
-    shown_by: str = (
-        ""  # the claim whose showing showed this one by closed testing (IMPLIES), its own p short of its boundary
-    )
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "decision": str(self.decision)}
 
 
 def equivalence_confidence(design: Design, claim: str, seeds: int) -> float:

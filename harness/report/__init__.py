@@ -14,7 +14,7 @@ from pathlib import Path
 from harness import rundir
 from harness.analysis import Analysis, analyse
 from harness.analysis.validate import read_results
-from harness.config import Settings, recorded
+from harness.config import Settings, check_min_effect_range, recorded
 from harness.report import exploratory, matrices, noise, primary, provenance, sequential
 from harness.report.files import read_optional, write_atomic, write_text
 from harness.report.formatting import jsonable
@@ -97,6 +97,7 @@ def write_report(
     planned, recorded_names = recorded(config.get("config") if isinstance(config, dict) else None)
     given = {"metric": metric, "alpha": alpha, "min_effect": min_effect}
     used = Settings(**(planned.to_dict() | {k: v for k, v in given.items() if v is not None}))
+    check_min_effect_range(used)
     metric, alpha, min_effect = used.metric, used.alpha, used.min_effect
     a = analyse(df, metric, alpha, min_effect, source=str(path))
     first = headline(used, planned, recorded_names)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from harness import rundir
-from harness.analysis.sequential import LookDecision
+from harness.looks import LookDecision
 from harness.report.formatting import md_table, num, pval
 
 HEADING = "## Sequential design (--seeds auto)"
