@@ -78,12 +78,14 @@ class Q5Option:
     first); ``inits_share_seed_effects``: they share the seed's seed and seed x actor effects (see
     ``simulate.simulate``). ``min_effect``: Q5's own, in accuracy units (None: the design's).
     ``sharpness``: Q5 on p_true, the per-image probabilities of the simulator's probit, its
-    min-effect the same accuracy difference carried to p_true's scale (:meth:`q5_min_effect`)."""
+    min-effect the same accuracy difference carried to p_true's scale (:meth:`q5_min_effect`);
+    ``sharpness_sd``: every model's own confidence (``simulate.simulate``)."""
 
     fresh_inits: int = 1
     inits_share_seed_effects: bool = False
     min_effect: float | None = None
     sharpness: float | None = None
+    sharpness_sd: float = 0.0
 
     def accuracy_min_effect(self, design: Design) -> float:
         """Q5's min-effect as an actor difference in accuracy."""
@@ -91,15 +93,22 @@ class Q5Option:
 
     def q5_min_effect(self, design: Design) -> float:
         """Q5's min-effect on its metric's scale: with p_true, the difference in mean p_true of fresh
-        models whose accuracies differ by the accuracy min-effect at the simulator's base accuracy."""
+        models whose accuracies differ by the accuracy min-effect at the simulator's base accuracy
+        (averaged over the models' sharpness, Gauss-Hermite, when it varies)."""
         effect = self.accuracy_min_effect(design)
         if self.sharpness is None:
             return effect
+        nodes, weights = np.polynomial.hermite_e.hermegauss(40)
+        sharpness = self.sharpness * np.exp(self.sharpness_sd * nodes)
         base = DEFAULTS["base"]
-        return float(expected_p_true(base + effect, self.sharpness) - expected_p_true(base, self.sharpness))
+        gain = expected_p_true(base + effect, sharpness) - expected_p_true(base, sharpness)
+        return float(np.sum(weights * gain) / np.sum(weights))
 
-    def values(self, rng: np.random.Generator, studies: int, n_seeds: int, **effects) -> dict[str, np.ndarray]:
-        """Per study and seed, the claim values (:func:`claim_values`) with Q5 measured this way."""
+    def simulate(
+        self, rng: np.random.Generator, studies: int, n_seeds: int, **effects
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every node's accuracy (studies x seeds x nodes), and what Q5 reads of each seed's fresh
+        models: studies x seeds x initialisations x actors, on Q5's metric."""
         simulated = simulate(
             studies,
             n_seeds,
@@ -108,10 +117,15 @@ class Q5Option:
             fresh_inits=self.fresh_inits,
             inits_share_seed_effects=self.inits_share_seed_effects,
             sharpness=self.sharpness,
+            sharpness_sd=self.sharpness_sd,
             **effects,
         )
-        fresh = simulated.fresh_accuracy if self.sharpness is None else simulated.fresh_p_true
-        return claim_values(by_path(simulated.accuracy)) | {"Q5": fresh.mean(axis=2)}
+        return simulated.accuracy, simulated.fresh_accuracy if self.sharpness is None else simulated.fresh_p_true
+
+    def values(self, rng: np.random.Generator, studies: int, n_seeds: int, **effects) -> dict[str, np.ndarray]:
+        """Per study and seed, the claim values (:func:`claim_values`) with Q5 measured this way."""
+        accuracy, fresh = self.simulate(rng, studies, n_seeds, **effects)
+        return claim_values(by_path(accuracy)) | {"Q5": fresh.mean(axis=2)}
 
 
 def claim_values(acc: dict[tuple, np.ndarray]) -> dict[str, np.ndarray]:
@@ -283,6 +297,8 @@ Q5_OPTIONS: dict[str, Q5Option] = {
     "default + Q5 on p_true, sharpness 0.5": Q5Option(sharpness=0.5),
     "default + Q5 on p_true, sharpness 1": Q5Option(sharpness=1.0),
     "default + Q5 on p_true, sharpness 3": Q5Option(sharpness=3.0),
+    "default + Q5 on p_true, sharpness 1, its log-sd 0.2 between models": Q5Option(sharpness=1.0, sharpness_sd=0.2),
+    "default + Q5 on p_true, sharpness 1, its log-sd 0.5 between models": Q5Option(sharpness=1.0, sharpness_sd=0.5),
 }
 """Alternatives for Q5 on the default design (claim-aware seeds, Q5's horizon 60); Q1-Q4 unchanged."""
 OPTION_SCENARIOS = ("no effect", "forgetting 0.10", "actors at Q5's min-effect")
@@ -294,7 +310,8 @@ def option_effects(scenario: str, option: Q5Option, design: Design) -> tuple[str
     if scenario != OPTION_SCENARIOS[-1]:
         return scenario, SCENARIOS[scenario]
     effect = option.accuracy_min_effect(design)
-    return f"actors {effect:.3g} apart", {"actor_effects": (0.0, 0.0, effect)}
+    label = f"{effect:.2f}" if effect == round(effect, 2) else f"{effect:g}"
+    return f"actors {label} apart", {"actor_effects": (0.0, 0.0, effect)}
 
 
 def pairwise(fresh: np.ndarray) -> np.ndarray:
@@ -302,26 +319,37 @@ def pairwise(fresh: np.ndarray) -> np.ndarray:
     return np.stack([fresh[..., i] - fresh[..., j] for i in range(K) for j in range(i + 1, K)], axis=-1)
 
 
-def q5_variance(rng: np.random.Generator, share: bool, sharpness: float | None = None, inits: int = 10) -> str:
-    """Q5's per-seed variance of a pairwise actor difference split into the model's part (across
-    independent initialisations of one seed) and the test set's (the rest), with the variance of
-    the mean of m initialisations measured against model / m + test set, and m x that variance over
-    one model's (the trainings m models need, relative, at the same seeds-per-variance)."""
-    simulated = simulate(
-        40, 50, ACTORS, rng=rng, fresh_inits=inits, inits_share_seed_effects=share, sharpness=sharpness
-    )
-    d = pairwise(simulated.fresh_accuracy if sharpness is None else simulated.fresh_p_true).reshape(-1, inits, K)
-    model = float(d.var(axis=1, ddof=1).mean())
-    test = float(d.mean(axis=1).var(axis=0, ddof=1).mean()) - model / inits
-    measured = {m: float(d[:, :m].mean(axis=1).var(axis=0, ddof=1).mean()) for m in (1, 2, 3)}
-    return (
-        f"{'shared' if share else 'own'} seed effects{'' if sharpness is None else f', p_true s={sharpness:g}'}: "
-        f"model {model:.2e}, test set {test:.2e}; "
-        + "; ".join(
-            f"m={m}: {v:.2e} (model/m + test {model / m + test:.2e}), m x var / var(m=1) {m * v / measured[1]:.2f}"
-            for m, v in measured.items()
+@dataclass(frozen=True)
+class Q5Variance:
+    """Q5's per-seed variance of a pairwise actor difference, split into the model's part (between
+    independent initialisations of one seed) and the seed's (the test set, and what else the
+    initialisations share); ``of_mean``: measured variance of the mean of m initialisations."""
+
+    model: float
+    seed: float
+    of_mean: dict[int, float]
+
+    def line(self, name: str, min_effect: float, reference: float) -> str:
+        """What the README quotes: the parts, the mean of m against model / m + seed, the trainings
+        m models need relative to one (m x variance; seeds scale with the variance), and the seeds
+        relative to ``reference`` at the same planted effect ((variance / min-effect^2) ratio)."""
+        fits = "; ".join(
+            f"m={m}: {v:.2e} (model/m + seed {self.model / m + self.seed:.2e}, m x var / var(m=1) "
+            f"{m * v / self.of_mean[1]:.2f})"
+            for m, v in self.of_mean.items()
         )
-    )
+        seeds = self.of_mean[1] / min_effect**2 / reference
+        return f"{name}: model {self.model:.2e}, seed {self.seed:.2e}; {fits}; seeds vs accuracy's {seeds:.2f}"
+
+
+def q5_variance(rng: np.random.Generator, option: Q5Option, inits: int = 10, seeds: int = 2000) -> Q5Variance:
+    """:class:`Q5Variance` of Q5 measured as ``option`` says (its fresh_inits replaced by ``inits``),
+    no planted effect, ``seeds`` seeds."""
+    _, values = replace(option, fresh_inits=inits).simulate(rng, seeds // 50, 50)
+    d = pairwise(values).reshape(-1, inits, K * (K - 1) // 2)
+    model = float(d.var(axis=1, ddof=1).mean())
+    seed = float(d.mean(axis=1).var(axis=0, ddof=1).mean()) - model / inits
+    return Q5Variance(model, seed, {m: float(d[:, :m].mean(axis=1).var(axis=0, ddof=1).mean()) for m in (1, 2, 3)})
 
 
 def row(name: str, scenario: str, results: list[Study]) -> str:
@@ -362,10 +390,14 @@ def main() -> None:
         if option.sharpness is not None:
             print(f"{name}: Q5's min-effect on p_true {option.q5_min_effect(design):.4f} (accuracy 0.05)")
     print("Q5's per-seed variance of a pairwise actor difference (2,000 seeds, 10 initialisations each):")
-    for share in (False, True):
-        print("  " + q5_variance(np.random.default_rng(5), share))
-    for sharpness in (0.5, 1.0, 3.0):
-        print("  " + q5_variance(np.random.default_rng(5), False, sharpness))
+    reference = q5_variance(np.random.default_rng(5), Q5Option()).of_mean[1] / design.min_effect**2
+    variances = {
+        "accuracy, own seed effects": Q5Option(),
+        "accuracy, seed effects shared": Q5_OPTIONS["default + 2 fresh models, seed effects shared"],
+    } | {name.removeprefix("default + "): option for name, option in Q5_OPTIONS.items() if option.sharpness is not None}
+    for name, option in variances.items():
+        variance = q5_variance(np.random.default_rng(5), option)
+        print("  " + variance.line(name, option.q5_min_effect(design), reference))
 
 
 if __name__ == "__main__":

@@ -134,10 +134,10 @@ DEFAULTS = {
 }
 
 
-def expected_p_true(accuracy: float | np.ndarray, sharpness: float) -> float | np.ndarray:
+def expected_p_true(accuracy: float | np.ndarray, sharpness: float | np.ndarray) -> float | np.ndarray:
     """The mean p_true of a model of true ``accuracy`` (:func:`simulate`'s probit of the margin):
     E Phi(s (c - L)) = Phi(c s / sqrt(1 + s^2)) for L ~ N(0, 1), c = Phi^-1(accuracy)."""
-    return sps.norm.cdf(sps.norm.ppf(accuracy) * sharpness / math.sqrt(1 + sharpness**2))
+    return sps.norm.cdf(sps.norm.ppf(accuracy) * sharpness / np.sqrt(1 + np.square(sharpness)))
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,7 @@ def simulate(
     fresh_inits: int = 1,
     inits_share_seed_effects: bool = False,
     sharpness: float | None = None,
+    sharpness_sd: float = 0.0,
     **effects: float,
 ) -> Simulation:
     """Every node's accuracy, and optionally more fresh models and per-image probabilities.
@@ -187,8 +188,10 @@ def simulate(
     gives every image a probability of its true class, Phi(s x margin) with margin =
     Phi^-1(accuracy) - latent, so it is above 0.5 exactly when the 0/1 answer is right (large s:
     p_true tends to accuracy; small s: probabilities near 0.5); see :func:`expected_p_true`.
-    Neither option changes a draw of the default: the extra models come from a child generator
-    (``rng.spawn``), drawn after everything else."""
+    ``sharpness_sd``: each model's own confidence, s x exp(N(0, sharpness_sd)) (one draw per model,
+    for all its images: p_true then varies between models of equal accuracy). No option changes a
+    draw of the default: what they draw comes from a child generator (``rng.spawn``), after
+    everything else."""
     unknown = set(effects) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"unknown effects {unknown}")
@@ -225,8 +228,8 @@ def simulate(
     eval_index = np.array([actors.index(j) for _, _, j in keys])
     fresh = np.array([prefixes.index((x,)) for x in actors])  # depth-1 nodes
     margins = [margin[..., fresh, :, :]]  # studies x seeds x trained x eval x images, one per init
+    extra = rng.spawn(1)[0] if fresh_inits > 1 or sharpness_sd else None
     if fresh_inits > 1:
-        extra = rng.spawn(1)[0]
         for _ in range(fresh_inits - 1):
             effect = (
                 seed_effect
@@ -242,8 +245,14 @@ def simulate(
     out = Simulation(accuracy[..., model, eval_index], (fresh_margin > 0).mean(axis=-1))
     if sharpness is None:
         return out
-    p_true = sps.norm.cdf(sharpness * margin).mean(axis=-1)
-    fresh_p_true = sps.norm.cdf(sharpness * fresh_margin).mean(axis=-1)
+    sharp = np.full((*shape, len(prefixes), 1, 1), float(sharpness))  # per model
+    fresh_sharp = np.full((*shape, fresh_inits, k, 1), float(sharpness))
+    if sharpness_sd:
+        sharp *= np.exp(extra.normal(0.0, sharpness_sd, sharp.shape))
+        fresh_sharp[:, :, 1:] *= np.exp(extra.normal(0.0, sharpness_sd, (*shape, fresh_inits - 1, k, 1)))
+    fresh_sharp[:, :, 0] = sharp[..., fresh, 0, :]  # init 0 is the tree's depth-1 node
+    p_true = sps.norm.cdf(sharp * margin).mean(axis=-1)
+    fresh_p_true = sps.norm.cdf(fresh_sharp * fresh_margin).mean(axis=-1)
     return replace(out, p_true=p_true[..., model, eval_index], fresh_p_true=fresh_p_true)
 
 
