@@ -15,7 +15,9 @@ The noise model is image-level, like a real study's:
   actors not trained yet), ``order_effect`` (position k minus position 1, linear),
   ``forgetting`` (drop once another actor is trained after X; per seed drawn with sd
   ``forgetting_sd``), ``actor_effects``; ``seed_sd`` / ``seed_actor_sd`` / ``step_sd`` set the
-  seed, seed x actor and tree-innovation noise.
+  seed, seed x actor and tree-innovation noise;
+* optionally (:func:`simulate`; defaults unchanged): more fresh models per actor and seed from
+  independent initialisations, and each image's probability of its true class (p_true).
 
 Everything is vectorised over studies, so calibration tests can simulate thousands.
 """
