@@ -15,7 +15,9 @@ The noise model is image-level, like a real study's:
   actors not trained yet), ``order_effect`` (position k minus position 1, linear),
   ``forgetting`` (drop once another actor is trained after X; per seed drawn with sd
   ``forgetting_sd``), ``actor_effects``; ``seed_sd`` / ``seed_actor_sd`` / ``step_sd`` set the
-  seed, seed x actor and tree-innovation noise.
+  seed, seed x actor and tree-innovation noise;
+* optionally (:func:`simulate`; defaults unchanged): more fresh models per actor and seed from
+  independent initialisations, and each image's probability of its true class (p_true).
 
 Everything is vectorised over studies, so calibration tests can simulate thousands.
 """
@@ -23,7 +25,7 @@ Everything is vectorised over studies, so calibration tests can simulate thousan
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import permutations
 
@@ -134,7 +136,31 @@ DEFAULTS = {
 }
 
 
-def simulate_accuracies(
+def expected_p_true(accuracy: float | np.ndarray, sharpness: float | np.ndarray) -> float | np.ndarray:
+    """The mean p_true of a model of true ``accuracy`` (:func:`simulate`'s probit of the margin):
+    E Phi(s (c - L)) = Phi(c s / sqrt(1 + s^2)) for L ~ N(0, 1), c = Phi^-1(accuracy)."""
+    return sps.norm.cdf(sps.norm.ppf(accuracy) * sharpness / np.sqrt(1 + np.square(sharpness)))
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What :func:`simulate` draws. ``fresh``: the fresh model of X scored on X, for each of its
+    ``fresh_inits`` independent initialisations (studies x seeds x inits x actors; init 0 is the
+    tree's depth-1 node X); the ``p_true`` arrays are None without a ``sharpness``."""
+
+    accuracy: np.ndarray  # studies x seeds x nodes, as simulate_accuracies
+    fresh_accuracy: np.ndarray
+    p_true: np.ndarray | None = None
+    fresh_p_true: np.ndarray | None = None
+
+
+def simulate_accuracies(n_studies: int, n_seeds: int, actors: tuple[str, ...] = ACTORS, **options) -> np.ndarray:
+    """studies x seeds x nodes accuracies on the 1/(n_pos + n_neg) grid (nodes as in template;
+    options: see :func:`simulate`)."""
+    return simulate(n_studies, n_seeds, actors, **options).accuracy
+
+
+def simulate(
     n_studies: int,
     n_seeds: int,
     actors: tuple[str, ...] = ACTORS,
@@ -148,9 +174,26 @@ def simulate_accuracies(
     step_sd: float = 0.02,
     forgetting_sd: float = 0.0,
     actor_effects: tuple[float, ...] | None = None,
+    fresh_inits: int = 1,
+    inits_share_seed_effects: bool = False,
+    sharpness: float | None = None,
+    sharpness_sd: float = 0.0,
     **effects: float,
-) -> np.ndarray:
-    """studies x seeds x nodes accuracies on the 1/(n_pos + n_neg) grid (nodes as in template)."""
+) -> Simulation:
+    """Every node's accuracy, and optionally more fresh models and per-image probabilities.
+
+    ``fresh_inits`` > 1: each seed also trains that many - 1 more fresh models of every actor from
+    independent initial weights. They share the seed's test images (the latent z) and the seed's
+    split; each draws its own innovation (``step_sd``) and per-image noise, and its own seed and
+    seed x actor effects unless ``inits_share_seed_effects`` (those effects then stand for the
+    seed's training images rather than its initial weights). ``sharpness`` s: each model also
+    gives every image a probability of its true class, Phi(s x margin) with margin =
+    Phi^-1(accuracy) - latent, so it is above 0.5 exactly when the 0/1 answer is right (large s:
+    p_true tends to accuracy; small s: probabilities near 0.5); see :func:`expected_p_true`.
+    ``sharpness_sd``: each model's own confidence, s x exp(N(0, sharpness_sd)) (one draw per model,
+    for all its images: p_true then varies between models of equal accuracy). No option changes a
+    draw of the default: what they draw comes from a child generator (``rng.spawn``), after
+    everything else."""
     unknown = set(effects) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"unknown effects {unknown}")
@@ -182,12 +225,37 @@ def simulate_accuracies(
         axis=-1,
     )
     noise = rng.standard_normal((*shape, len(prefixes), k, n_pos + n_neg))
-    latent = image_corr * z + np.sqrt(1 - image_corr**2) * noise
-    correct = latent < sps.norm.ppf(truth)[..., None]
-    accuracy = correct.mean(axis=-1)  # studies x seeds x prefixes x actors
+    margin = sps.norm.ppf(truth)[..., None] - (image_corr * z + np.sqrt(1 - image_corr**2) * noise)
     _, keys, _ = template(actors)
     eval_index = np.array([actors.index(j) for _, _, j in keys])
-    return accuracy[..., model, eval_index]
+    fresh = np.array([prefixes.index((x,)) for x in actors])  # depth-1 nodes
+    margins = [margin[..., fresh, :, :]]  # studies x seeds x trained x eval x images, one per init
+    extra = rng.spawn(1)[0] if fresh_inits > 1 or sharpness_sd else None
+    if fresh_inits > 1:
+        for _ in range(fresh_inits - 1):
+            effect = (
+                seed_effect
+                if inits_share_seed_effects
+                else (extra.normal(0.0, seed_sd, (*shape, 1, 1)) + extra.normal(0.0, seed_actor_sd, (*shape, 1, k)))
+            )
+            own = np.clip(mean[fresh] + effect + extra.normal(0.0, step_sd, (*shape, k, k)), 0.005, 0.995)
+            own_noise = extra.standard_normal((*shape, k, k, n_pos + n_neg))
+            margins.append(sps.norm.ppf(own)[..., None] - (image_corr * z + np.sqrt(1 - image_corr**2) * own_noise))
+    diagonal = np.arange(k)
+    fresh_margin = np.stack([m[..., diagonal, diagonal, :] for m in margins], axis=2)  # X's model on X
+    accuracy = (margin > 0).mean(axis=-1)  # studies x seeds x prefixes x actors
+    out = Simulation(accuracy[..., model, eval_index], (fresh_margin > 0).mean(axis=-1))
+    if sharpness is None:
+        return out
+    sharp = np.full((*shape, len(prefixes), 1, 1), float(sharpness))  # per model
+    fresh_sharp = np.full((*shape, fresh_inits, k, 1), float(sharpness))
+    if sharpness_sd:
+        sharp *= np.exp(extra.normal(0.0, sharpness_sd, sharp.shape))
+        fresh_sharp[:, :, 1:] *= np.exp(extra.normal(0.0, sharpness_sd, (*shape, fresh_inits - 1, k, 1)))
+    fresh_sharp[:, :, 0] = sharp[..., fresh, 0, :]  # init 0 is the tree's depth-1 node
+    p_true = sps.norm.cdf(sharp * margin).mean(axis=-1)
+    fresh_p_true = sps.norm.cdf(fresh_sharp * fresh_margin).mean(axis=-1)
+    return replace(out, p_true=p_true[..., model, eval_index], fresh_p_true=fresh_p_true)
 
 
 def simulate_results(n_seeds: int, actors: tuple[str, ...] = ACTORS, *, rng=None, **options) -> pd.DataFrame:

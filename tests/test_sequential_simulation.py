@@ -15,15 +15,20 @@ from sequential_studies import (
     ALLOCATIONS,
     ALTERNATIVES,
     FLOOR_COUNTS,
+    Q5_OPTIONS,
     SCREEN,
     K,
+    Q5Option,
     claim_values,
     friedman_boundaries,
     largest_boundary,
+    q5_variance,
     resamples,
     simulate_accuracies,
     studies,
 )
+from simulate import ACTORS, expected_p_true, node_index, simulate
+from simulate import simulate_accuracies as simulate_nodes
 
 from harness.analysis.procedures import RESAMPLES
 from harness.config import Design
@@ -162,3 +167,56 @@ def test_the_simulator_is_as_noisy_as_lfw():
             sds = [float((v[..., i] - v[..., j]).std(axis=1, ddof=1).mean()) for i in range(K) for j in range(i + 1, K)]
         print(f"simulator per-seed sd {claim}: {', '.join(f'{x:.3f}' for x in sds)} (LFW {low}-{high})")
         assert all(0.8 * low <= x <= 1.25 * high for x in sds), claim
+
+
+def test_q5s_alternatives_in_the_simulator_leave_the_default_draws_alone():
+    """More fresh models and per-image probabilities (README, "Where the seeds go") draw nothing of
+    the default, so every other simulated number stands; the first initialisation is the tree's
+    fresh node, a second one that redraws the seed effects halves the model's part of Q5's per-seed
+    variance (model / m + seed: what averaging initialisations can remove), one that shares them
+    removes less, and p_true's mean is :func:`expected_p_true` of the accuracy."""
+    plain = simulate_nodes(100, 20, rng=np.random.default_rng(4))
+    more = simulate(100, 20, rng=np.random.default_rng(4), fresh_inits=2, sharpness=1.0)
+    assert np.array_equal(more.accuracy, plain)
+    index = node_index(ACTORS)
+    tree_fresh = np.stack([plain[..., index[("fresh", x, x)]] for x in ACTORS], axis=-1)
+    assert np.array_equal(more.fresh_accuracy[:, :, 0], tree_fresh)
+    assert abs(more.fresh_p_true.mean() - expected_p_true(0.72, 1.0)) < 0.003
+    own = q5_variance(np.random.default_rng(5), Q5Option(), inits=4)
+    shared = q5_variance(np.random.default_rng(5), Q5Option(inits_share_seed_effects=True), inits=4)
+    for variance in (own, shared):
+        assert variance.of_mean[2] == pytest.approx(variance.model / 2 + variance.seed, rel=0.1)
+    assert own.of_mean[2] / own.of_mean[1] < shared.of_mean[2] / shared.of_mean[1] < 0.7
+
+
+@pytest.mark.slow
+def test_q5s_alternatives_keep_their_error_rates_and_more_fresh_models_train_more():
+    """The README's rows for Q5's alternatives (``tests/sequential_studies.py``): two fresh models
+    per actor and seed train more than one; Q5's own min-effect of 0.10 trains fewer, with "no
+    effect" at an actor difference of 0.10 at most alpha; Q5 on p_true (sharpness 1) keeps the
+    family-wise error and "no effect" at the planted 0.05 (carried to p_true's scale) at most alpha.
+    300 studies a row."""
+    margin = 2.58 * math.sqrt(0.05 * 0.95 / 300)  # 99 % Monte-Carlo margin
+    rows = {}
+    for name, scenario in (
+        ("default", {}),
+        ("default + 2 fresh models per actor and seed", {}),
+        ("default + Q5 min-effect 0.10", {"actor_effects": (0.0, 0.0, 0.10)}),
+        ("default + Q5 on p_true, sharpness 1", {}),
+        ("default + Q5 on p_true, sharpness 1", {"actor_effects": (0.0, 0.0, 0.05)}),
+    ):
+        option = Q5_OPTIONS.get(name, Q5Option())
+        results = studies(DESIGN, np.random.default_rng(7), 300, option=option, **scenario)
+        row = {
+            "trainings": np.mean([s.trainings for s in results]),
+            "any shown": np.mean([any(d == LookDecision.EFFECT for d in s.final.values()) for s in results]),
+            "no effect": np.mean([s.final["Q5"] == LookDecision.NO_EFFECT for s in results]),
+        }
+        print(f"{name}, {scenario or 'no effect'}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        rows[name, bool(scenario)] = row
+    default = rows["default", False]["trainings"]
+    assert rows["default + 2 fresh models per actor and seed", False]["trainings"] > default
+    assert rows["default + Q5 min-effect 0.10", True]["trainings"] < default
+    assert rows["default + Q5 min-effect 0.10", True]["no effect"] <= 0.05 + margin
+    assert rows["default + Q5 on p_true, sharpness 1", False]["any shown"] <= 0.05 + margin
+    assert rows["default + Q5 on p_true, sharpness 1", True]["no effect"] <= 0.05 + margin
