@@ -187,8 +187,8 @@ def test_sigkill_among_partial_seeds_then_resume_gives_the_same_looks_and_report
     first_look = looks(run_dir)
     assert set(first_look["look"]) == {0}
 
-    # A budget the next look cannot fit stops the study at the recorded look (budget is not design).
-    stopped = invoke(auto_args(lfw_home, run_dir, "--budget", "1s")).output
+    # A budget no look can fit (10 ms) stops the study at the recorded look (budget is not design).
+    stopped = invoke(auto_args(lfw_home, run_dir, "--budget", "0.01s")).output
     assert "stopped after 3 seeds: the next look would exceed the budget" in stopped
     pd.testing.assert_frame_equal(looks(run_dir), first_look)  # the recorded look is not re-tested
 

@@ -172,14 +172,14 @@ def _verdicts(n_pairs: int, seed: int, forgetting: float) -> list[dict]:
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_a_planted_difference_in_forgetting_of_010_is_found_in_90_percent_of_pairs():
     verdicts = _verdicts(300, 17, forgetting=0.10)
     found = np.mean([v[Quantity.Q3] is Verdict.REAL for v in verdicts])
     assert found >= 0.90, found
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_without_a_difference_any_claim_is_called_real_at_most_alpha_plus_the_monte_carlo_margin():
     verdicts = _verdicts(200, 29, forgetting=0.0)
     false = np.mean([any(v[q] is Verdict.REAL for q in Quantity if q.in_family) for v in verdicts])

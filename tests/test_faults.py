@@ -80,6 +80,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+@pytest.mark.heavy
 def test_a_full_disk_is_one_line_naming_the_path_and_the_rerun_completes_identically(baseline, lfw_home, small_disk):
     run_dir = small_disk / "run"
     process = harness_process(permute_args(lfw_home, run_dir))
@@ -101,6 +102,7 @@ def test_a_full_disk_is_one_line_naming_the_path_and_the_rerun_completes_identic
     assert os.listdir(small_disk) == ["run"]
 
 
+@pytest.mark.heavy
 def test_a_readable_snapshot_of_another_model_is_a_lost_snapshot(baseline, lfw_home, tmp_path):
     """kill -9 while depth-2 snapshots exist; replace the depth-1 ones by an .npz of other arrays and
     give the depth-2 ones a weight of the wrong shape: each is named, retrained, and the study ends
@@ -160,6 +162,7 @@ def cluster():
         pass
 
 
+@pytest.mark.heavy
 def test_a_scheduler_without_workers_is_one_line_within_the_bound(lfw_home, tmp_path):
     from distributed import LocalCluster
 
@@ -171,6 +174,7 @@ def test_a_scheduler_without_workers_is_one_line_within_the_bound(lfw_home, tmp_
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.heavy
 def test_a_port_that_does_not_speak_dask_is_one_line_within_the_bound(lfw_home, tmp_path):
     """It accepts the connection and never answers (before: permute hung with no output)."""
     server = socket.create_server(("127.0.0.1", 0))
@@ -183,6 +187,7 @@ def test_a_port_that_does_not_speak_dask_is_one_line_within_the_bound(lfw_home, 
     server.close()
 
 
+@pytest.mark.heavy
 def test_the_only_dask_worker_lost_is_survived_when_another_joins(baseline, lfw_home, tmp_path, cluster):
     """The nanny starts a new worker a few seconds after the kill; the dataset reaches it with the
     plugin (a scattered dataset died with the only worker that held it)."""
@@ -196,6 +201,7 @@ def test_the_only_dask_worker_lost_is_survived_when_another_joins(baseline, lfw_
     pd.testing.assert_frame_equal(results(run_dir), results(baseline))
 
 
+@pytest.mark.heavy
 def test_the_only_dask_worker_lost_for_good_is_interrupted_with_what_finished_stored(lfw_home, tmp_path):
     """A real scheduler whose one worker (a `dask worker --no-nanny` process: nothing restarts it) is
     killed: after WORKERS_TIMEOUT_S the study stops with the session recorded (before: it waited forever)."""

@@ -250,6 +250,7 @@ def test_dask_local_cluster_equals_local_run(baseline, lfw_home, tmp_path, dask_
     pd.testing.assert_frame_equal(results(run_dir), results(baseline))
 
 
+@pytest.mark.heavy
 def test_dask_worker_killed_mid_run_does_not_lose_the_study(baseline, lfw_home, tmp_path, dask_cluster):
     cluster, client = dask_cluster
     run_dir = tmp_path / "dask-kill"

@@ -55,7 +55,7 @@ def test_the_monte_carlo_floor_is_far_below_every_boundary_simulated(design):
     assert SCREEN * largest_boundary(design) * (RESAMPLES + 1) >= 90
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize("spending", ["pocock", "obf"])
 def test_family_wise_error_under_no_effect_stays_at_alpha(spending):
     design = Design(max_seeds=20, look_every=5, alpha=0.05, min_effect=0.05, spending=spending)
@@ -66,7 +66,7 @@ def test_family_wise_error_under_no_effect_stays_at_alpha(spending):
     assert rate <= design.alpha + error, f"family-wise error {rate:.3f} with {spending}"
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_naive_retesting_at_every_look_would_exceed_alpha():
     """The simulator is sensitive: retesting one claim at the fixed-sample level at every look errs
     more often than alpha, which the boundaries prevent (the comparison in the issue)."""
@@ -76,7 +76,7 @@ def test_naive_retesting_at_every_look_would_exceed_alpha():
     assert naive.mean() > 0.05 + 2.58 * math.sqrt(0.05 * 0.95 / len(q2))
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 @pytest.mark.parametrize(
     ("claim", "effects"),
     [
@@ -95,7 +95,7 @@ def test_no_effect_is_wrong_at_most_alpha_of_the_time_at_the_min_effect(claim, e
     assert rate <= design.alpha + 2.58 * math.sqrt(design.alpha * (1 - design.alpha) / len(results))
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_forgetting_of_ten_points_is_decided_within_six_seeds_on_average():
     results = studies(DESIGN, np.random.default_rng(10), 500, forgetting=0.10)
     assert all(s.final["Q3"] == LookDecision.EFFECT for s in results)
@@ -104,7 +104,7 @@ def test_forgetting_of_ten_points_is_decided_within_six_seeds_on_average():
     assert seeds <= 6
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_a_study_where_every_claim_has_an_answer_stops_early():
     """Order, actor and forgetting effects of 0.10: Q1, Q2, Q3 and Q5 are shown and Q4 is ruled out
     (its effect is negative): studies stop at the first or second look (mean 8.8 seeds), not at max seeds."""
@@ -114,7 +114,7 @@ def test_a_study_where_every_claim_has_an_answer_stops_early():
     assert np.mean([s.seeds for s in results]) <= 9
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_claim_aware_seeds_and_q5s_own_horizon_decide_q5_at_fewer_trainings():
     """Where the seeds go (the README's table, ``tests/sequential_studies.py``): with no effect, or only a
     forgetting of 0.10, Q1-Q4 are decided within about two looks and Q5 (one fresh model per actor and
@@ -154,7 +154,7 @@ LFW_PER_SEED_SD = {  # lowest and highest per-seed sd measured on LFW (README: "
 }
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_the_simulator_is_as_noisy_as_lfw():
     """The simulator's per-seed sds (20 seeds, 200 studies) lie within the range measured on two real
     LFW runs (``python -m benchmarks.noise``), give or take the sampling error of an sd from 5-15 seeds."""
@@ -189,7 +189,7 @@ def test_q5s_alternatives_in_the_simulator_leave_the_default_draws_alone():
     assert own.of_mean[2] / own.of_mean[1] < shared.of_mean[2] / shared.of_mean[1] < 0.7
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_q5s_alternatives_keep_their_error_rates_and_more_fresh_models_train_more():
     """The README's rows for Q5's alternatives (``tests/sequential_studies.py``): two fresh models
     per actor and seed train more than one; Q5's own min-effect of 0.10 trains fewer, with "no

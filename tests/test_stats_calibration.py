@@ -13,7 +13,7 @@ import pytest
 from calibration import ALPHA, forgetting_chunk, in_parallel, null_chunk
 from scipy import stats as sps
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.heavy
 
 
 def mc_limit(rate: float, n: int, z: float = 3.0) -> float:
