@@ -160,6 +160,7 @@ def test_resume_after_sigkill_equals_uninterrupted_run(baseline, lfw_home, tmp_p
     assert len(pd.read_csv(run_dir / "trainings.csv")) == TRAININGS  # nothing retrained twice
 
 
+@pytest.mark.heavy
 def test_lost_and_truncated_snapshots_are_retrained_from_the_nearest_stored_ancestor(baseline, lfw_home, tmp_path):
     """Kill -9 while depth-2 snapshots exist, delete the depth-1 ones and truncate the depth-2
     ones: the rerun retrains them (training is deterministic) and ends exactly as an uninterrupted run."""
@@ -322,6 +323,7 @@ def test_a_second_model_is_trained_recorded_and_tree_equals_naive(second_model, 
     assert_tree_equals_naive(second_model, lfw_home, SMALL_MODEL)
 
 
+@pytest.mark.heavy
 def test_a_second_model_resumes_after_sigkill_to_identical_results(second_model, lfw_home, tmp_path):
     run_dir = tmp_path / "killed-second-model"
     args = permute_args(lfw_home, run_dir, "--model", SMALL_MODEL)

@@ -90,7 +90,7 @@ def test_a_design_with_too_many_looks_is_refused_and_many_looks_solve_fast():
     assert time.monotonic() - started < 20  # about 2 s each on a shared 2-core machine (the MVN integral: minutes)
 
 
-@pytest.mark.parametrize("looks", [2, 4, 8])
+@pytest.mark.parametrize("looks", [2, 4, pytest.param(8, marks=pytest.mark.heavy)])
 def test_the_recursive_integration_agrees_with_the_multivariate_normal_integral(looks):
     """The crossing probability against scipy's multivariate normal cdf (Genz), the reference."""
     fractions = np.array([(i + 1) ** 1.3 for i in range(looks)]) / looks**1.3  # unequal increments

@@ -1,7 +1,7 @@
 """Calibration of harness.analysis on simulated studies (tests/simulate.py's image-level model).
 
 Run with ``-s`` to see the measured numbers (the README quotes them):
-``PYTHONPATH=$PWD python -m pytest tests/test_stats_calibration.py -s``. The studies are
+``PYTHONPATH=$PWD python -m pytest -m heavy tests/test_stats_calibration.py -s``. The studies are
 analysed in worker processes, one per core (tests/calibration.py).
 """
 
